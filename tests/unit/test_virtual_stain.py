@@ -764,6 +764,44 @@ def test_evaluation_marks_held_out_fovs_and_gives_finite_correlations(
     )
 
 
+def test_a_checkpoint_given_back_to_the_plate_it_learnt_from_is_evaluated_on_its_held_out_fovs_only(
+    trained: dict[str, Any], plate: dict[str, Path], tmp_path: Path
+) -> None:
+    """The model.pt trained on A/1/0 and B/1/0, given back as ``virtual_stain.checkpoint`` (so as not to
+    train it again) to the same plate: those FOVs are not held out (the evaluation's held-out mean and
+    the first page are of A/1/1 and B/1/1 only); nor to another phase plate of the same cells evaluated
+    against the nuclei it learnt from; on other plates (copies elsewhere of both) every FOV is."""
+    given = user_checkpoint(trained["config"], trained["checkpoint"])
+    trained_here = [False, True, False, True]
+    other_target = tmp_path / "other_raw.zarr"
+    shutil.copytree(plate["plate"], other_target)
+    tables = {}
+    for name, phase, target, on_this_phase, expected in (
+        ("same", plate["phase"], plate["plate"], True, trained_here),
+        ("other_phase", phase_copy(plate["phase"], tmp_path), plate["plate"], False, trained_here),
+        ("other_plates", tmp_path / "other_phase.zarr", other_target, False, [True] * 4),
+    ):
+        root = tmp_path / name
+        output, records = root / "vs.zarr", root / "records"
+        create_plate(given, phase, output)
+        metrics = [
+            predict(given, phase, trained["checkpoint"], output, fov_record_path(records, fov), fov)
+            for fov in FOVS
+        ]
+        table = evaluate(given, output, records, target, root)
+        evaluation = pd.read_csv(table)
+        assert evaluation["held_out"].tolist() == expected, name
+        assert [m.get("trained_on_fov") for m in metrics] == [
+            on_this_phase and not held for held in trained_here
+        ]
+        summary = json.loads(table.with_suffix(".json").read_text())["metrics"]
+        held = evaluation.loc[evaluation["held_out"], "pearson_r"]
+        assert summary["held_out_pearson_r_mean"] == pytest.approx(held.mean())
+        tables[name] = table
+    statement = next(s for s in first_page_on(tables["same"], tmp_path) if "nuclei" in s)
+    assert "training FOVs" in statement and "held out" in statement, statement
+
+
 def evaluate(config: VirtualStainConfig, prediction: Path, records: Path, target: Path, root: Path) -> Path:
     """One ``evaluate_virtual_stain`` job on every FOV's record; returns its CSV (the JSON beside it)."""
     table = root / "evaluation" / "virtual_stain.csv"

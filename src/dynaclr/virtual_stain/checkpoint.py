@@ -140,7 +140,9 @@ def load_trained_network(
     path: str | Path, config: VirtualStainConfig
 ) -> tuple[VirtualStainUNet, Provenance | None, dict[str, Any] | None, dict[str, Any]]:
     """:func:`load_network`, with what the checkpoint records of the plate it was trained on (its
-    metrics' :data:`~dynaclr.virtual_stain.transfer.TRAINING_INPUT_KEY`; None where it records none),
+    metrics' :data:`~dynaclr.virtual_stain.transfer.TRAINING_INPUT_KEY`, with the metrics'
+    ``train_fovs`` and its provenance's nuclear target plate, ``target_plate``, added; None where it
+    records none),
     which a prediction compares with its plate (:func:`~dynaclr.virtual_stain.transfer.
     check_training_input`), and how far its training went (:func:`recorded_training_state`).
 
@@ -152,6 +154,11 @@ def load_trained_network(
     path = Path(path)
     state, provenance, metrics = _read(path, config)
     record = metrics.get(TRAINING_INPUT_KEY) if metrics is not None else None
+    if isinstance(record, dict) and metrics is not None and isinstance(metrics.get("train_fovs"), list):
+        # the FOVs it learnt from, which the prediction records (transfer.trained_on_fov)
+        record = {**record, "train_fovs": [str(name) for name in metrics["train_fovs"]]}
+        if provenance is not None and len(provenance.inputs) == 2:  # train_virtual_stain's: phase, target
+            record["target_plate"] = provenance.inputs[1].path
     if config.checkpoint is None:
         check_trained_with(provenance, config, path)
     stem = state.get(_STEM_KEY)

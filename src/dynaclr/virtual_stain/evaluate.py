@@ -1,5 +1,6 @@
 """Compare predicted and measured nuclear fluorescence (rule ``evaluate_virtual_stain``): Pearson r
-per FOV, held-out FOVs marked.
+per FOV, held-out FOVs marked (those the model never learnt from: with ``virtual_stain.checkpoint``,
+the checkpoint's own training FOVs of this plate are not held out).
 
 The table goes to the CSV the rule names (``outputs.table``); its provenance (kind
 ``virtual_stain_evaluation``) and the mean r of held-out and training FOVs go to the JSON record
@@ -38,7 +39,13 @@ from dynaclr.virtual_stain.plates import (
     plate_image,
     read_target_plate_provenance,
 )
-from dynaclr.virtual_stain.transfer import TRAINING_KEY, TRAINING_STATE_KEYS
+from dynaclr.virtual_stain.transfer import (
+    TRAINED_ON_FOV_KEY,
+    TRAINED_ON_KEY,
+    TRAINING_KEY,
+    TRAINING_STATE_KEYS,
+    same_plate,
+)
 
 __all__ = [
     "EVALUATION_COLUMNS",
@@ -47,6 +54,7 @@ __all__ = [
     "evaluate_virtual_stain",
     "evaluation_summary",
     "fov_correlation",
+    "held_out_fovs",
     "records_training_state",
 ]
 
@@ -143,6 +151,42 @@ def records_training_state(records: tuple[Path, ...]) -> dict[str, Any]:
     return next(iter(states.values()), unknown)
 
 
+def held_out_fovs(
+    fov_names: list[str], train_fovs: list[str], records: tuple[Path, ...], target_plate: str | Path
+) -> dict[str, bool]:
+    """Whether each FOV was held out of the model's training: not among ``train_fovs`` (the config's
+    ``train.train_fovs``) nor a FOV whose prediction record states the model was trained on it
+    (``trained_on_fov``, :func:`~dynaclr.virtual_stain.transfer.trained_on_fov`: a checkpoint given
+    back through ``virtual_stain.checkpoint`` to the plate it was trained on), nor one of the
+    checkpoint's training FOVs (the record's ``trained_on``) whose measured nuclei it learnt from
+    ``target_plate`` (the plate evaluated against: the same cells, whatever phase plate was
+    predicted). A FOV whose record does not say (weights from elsewhere, or a record of an older
+    dynaclr) and not in ``train_fovs`` is held out, logged at WARNING when no record says."""
+    trained: dict[str, bool | None] = {}
+    for path in records:
+        metrics = read_fov_record(path, ArtifactKind.VIRTUAL_STAIN_FOV)[1]
+        fov_name, recorded = metrics.get("fov_name"), metrics.get(TRAINED_ON_FOV_KEY)
+        if not isinstance(fov_name, str):
+            continue
+        trained[fov_name] = recorded if isinstance(recorded, bool) else None
+        learnt = metrics.get(TRAINED_ON_KEY)
+        if isinstance(learnt, dict) and fov_name in (learnt.get("train_fovs") or ()):
+            source = learnt.get("target_plate")
+            if isinstance(source, str) and same_plate(source, target_plate):
+                trained[fov_name] = True
+    held_out = {name: not (name in train_fovs or trained.get(name) is True) for name in fov_names}
+    unknown = [name for name in fov_names if held_out[name] and trained.get(name) is None]
+    if unknown and not train_fovs:
+        logger.warning(
+            "the prediction records of FOVs %s do not say whether the model was trained on them (weights "
+            "from elsewhere, or predicted by an older dynaclr): they are marked held_out; if the "
+            "checkpoint learnt from them, their correlation is not a held-out one (a checkpoint dynaclr "
+            "trained records its training FOVs: `snakemake --forcerun predict_virtual_stain` records them)",
+            unknown[:10],
+        )
+    return held_out
+
+
 def evaluation_summary(table: pd.DataFrame) -> dict[str, Any]:
     """The record's metrics: mean r of the held-out and of the training FOVs (None if there are
     none), and the number of FOVs."""
@@ -164,7 +208,9 @@ def evaluate_virtual_stain(
     Compares every FOV of ``inputs.virtual_stain_plate`` (kind ``virtual_stain_plate``) with
     channel ``config.target_channel`` of ``inputs.plate`` (kind ``raw_plate``, or a plate of your
     own), one frame ``(Z, Y, X)`` at a time (:func:`fov_correlation`); a FOV without any usable
-    frame gets NaN. FOVs not in ``config.train.train_fovs`` are marked ``held_out``.
+    frame gets NaN. FOVs the model was not trained on are marked ``held_out`` (:func:`held_out_fovs`:
+    not in ``config.train.train_fovs`` nor, with ``virtual_stain.checkpoint``, among the training FOVs
+    the checkpoint records of this phase plate or of ``inputs.plate``).
 
     Returns:
         one row per FOV with :data:`EVALUATION_COLUMNS`: ``pearson_r`` over all voxels of all
@@ -181,6 +227,7 @@ def evaluate_virtual_stain(
     target_provenance = read_target_plate_provenance(target_path)
     train_fovs = list(config.train.train_fovs) if config.train is not None else []
     fov_names = list_plate_fovs(prediction_path)
+    held_out = held_out_fovs(fov_names, train_fovs, inputs.records, target_path)
     rows = []
     with (
         open_ome_zarr(prediction_path, layout="hcs", mode="r") as prediction_plate,
@@ -201,7 +248,7 @@ def evaluate_virtual_stain(
             rows.append(
                 {
                     "fov_name": fov_name,
-                    "held_out": fov_name not in train_fovs,
+                    "held_out": held_out[fov_name],
                     "pearson_r": total.r(),
                     "pearson_r_frame_mean": float(np.nanmean(frame_r)) if frame_r else float("nan"),
                     "n_frames_evaluated": len(frame_r),

@@ -47,7 +47,13 @@ from dynaclr.virtual_stain.plates import (
     read_phase_input,
 )
 from dynaclr.virtual_stain.slabs import slabs
-from dynaclr.virtual_stain.transfer import check_training_input
+from dynaclr.virtual_stain.transfer import (
+    TRAINED_ON_FOV_KEY,
+    TRAINED_ON_KEY,
+    check_training_input,
+    trained_on_fov,
+    training_fovs_record,
+)
 
 __all__ = [
     "PredictVirtualStainInputs",
@@ -208,9 +214,14 @@ def predict_fov(
         (``phase_offset``, ``phase_scale``), and the missing voxels and dropped frames
         (:meth:`~dynaclr.numerics.missing.MissingTally.metrics`), the frames of the phase input
         repeating the frame before (``repeated_frames``: :mod:`dynaclr.numerics.repeats`; with
-        ``phase: null`` no other stage compares them), and ``training``: how far the model's training
-        went (:func:`~dynaclr.virtual_stain.checkpoint.recorded_training_state`), which the
-        evaluation carries to the report.
+        ``phase: null`` no other stage compares them), ``trained_on_fov``: whether the model was
+        trained on this FOV of this plate (:func:`~dynaclr.virtual_stain.transfer.trained_on_fov`;
+        ``None``: the checkpoint does not say), which the evaluation's ``held_out`` follows, with
+        ``trained_on`` (:func:`~dynaclr.virtual_stain.transfer.training_fovs_record`: the plates and
+        FOVs the checkpoint learnt from, ``None`` where unknown), and
+        ``training``: how far the model's training went
+        (:func:`~dynaclr.virtual_stain.checkpoint.recorded_training_state`), which the evaluation
+        carries to the report.
     """
     phase_path, output_path = inputs.phase_plate, inputs.virtual_stain_plate
     plate_provenance = read_zarr_provenance(output_path, ArtifactKind.VIRTUAL_STAIN_PLATE, fov_name)
@@ -264,6 +275,9 @@ def predict_fov(
         "phase_scale": normalization.scale,
         **tally.metrics(),
         "repeated_frames": list(repeats.frames),
+        # whether the model learnt from this FOV (None: unknown), which the evaluation's held_out follows
+        TRAINED_ON_FOV_KEY: trained_on_fov(training_input, phase_path, fov_name),
+        TRAINED_ON_KEY: training_fovs_record(training_input),
         # how far the model's training went (stopped_by_time: partly trained), for the evaluation
         TRAINING_KEY: training,
     }

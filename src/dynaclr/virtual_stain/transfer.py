@@ -51,10 +51,15 @@ from dynaclr.io.plate import read_plate_sampling
 
 __all__ = [
     "REFUSED_SCALE_RATIO",
+    "TRAINED_ON_FOV_KEY",
+    "TRAINED_ON_KEY",
     "TRAINING_INPUT_KEY",
     "TRAINING_KEY",
     "TRAINING_STATE_KEYS",
     "check_training_input",
+    "same_plate",
+    "trained_on_fov",
+    "training_fovs_record",
     "training_input_record",
 ]
 
@@ -71,6 +76,16 @@ TRAINING_KEY = "training"
 #: The keys of a virtual-staining model's training state, as each FOV's prediction record and the
 #: evaluation record (``training``) hold it.
 TRAINING_STATE_KEYS: tuple[str, ...] = ("stopped_by_time", "steps", "max_steps", "max_minutes")
+
+#: The key of a prediction record's metrics stating whether the model was trained on that FOV
+#: (:func:`trained_on_fov`): ``True``, ``False`` or ``None`` (unknown), which the evaluation's
+#: ``held_out`` follows.
+TRAINED_ON_FOV_KEY = "trained_on_fov"
+
+#: The key of a prediction record's metrics holding what the checkpoint records of its training FOVs
+#: (:func:`training_fovs_record`): the evaluation compares its ``target_plate`` with the plate it
+#: reads the measured nuclei from.
+TRAINED_ON_KEY = "trained_on"
 
 #: A pixel size or z step this many times larger or smaller than the training plate's is refused
 #: (nuclei 2.25 times the area the network learnt from); a smaller difference is warned. It is the
@@ -109,6 +124,52 @@ def training_input_record(
         "channel": channel,
         "slices": int(slices),
         **_stated_sizes(phase_plate, supplied),
+    }
+
+
+def same_plate(recorded: str, path: str | Path) -> bool:
+    """Whether the plate path a checkpoint records names the plate at ``path`` (as written, or
+    resolved from the working directory: the workflow's paths are relative to it)."""
+    if Path(recorded) == Path(path):
+        return True
+    try:
+        return Path(recorded).resolve() == Path(path).resolve()
+    except OSError:
+        return False
+
+
+def trained_on_fov(record: Mapping[str, Any] | None, phase_plate: str | Path, fov_name: str) -> bool | None:
+    """Whether the network whose training input is ``record`` (:func:`training_input_record`, with
+    the checkpoint's ``train_fovs``) was trained on FOV ``fov_name`` of ``phase_plate``: ``True``
+    where the plate it records is ``phase_plate`` (the same path) and ``fov_name`` is one of its
+    ``train_fovs``, ``False`` where it is not (another plate, or a FOV left out of training), ``None``
+    where the checkpoint records neither (a weights file from elsewhere, or an older dynaclr's).
+
+    A checkpoint given back through ``virtual_stain.checkpoint`` to the plate it was trained on (not to
+    train it again) is so still evaluated on its held-out FOVs only. A relative path of another
+    project naming a plate of the same path here counts as the same plate: its FOVs of the training
+    FOVs' names are then not called held out (never the reverse)."""
+    if not record:
+        return None
+    plate, fovs = record.get("plate"), record.get("train_fovs")
+    if not isinstance(plate, str) or not isinstance(fovs, list):
+        return None
+    return same_plate(plate, phase_plate) and fov_name in fovs
+
+
+def training_fovs_record(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What a prediction record keeps of the checkpoint's training FOVs: the phase ``plate`` and the
+    nuclear ``target_plate`` it learnt from and its ``train_fovs`` (JSON-ready); ``None`` where the
+    checkpoint records no training FOVs. The evaluation counts a FOV of the training FOVs as trained on
+    where its measured nuclei come from ``target_plate`` (another phase plate of the same cells, e.g.
+    the true phase of a simulated plate the network was trained on, is still not held out)."""
+    if not record or not isinstance(record.get("train_fovs"), list):
+        return None
+    target = record.get("target_plate")
+    return {
+        "plate": str(record.get("plate")),
+        "target_plate": target if isinstance(target, str) else None,
+        "train_fovs": [str(name) for name in record["train_fovs"]],
     }
 
 
