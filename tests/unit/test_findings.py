@@ -619,7 +619,7 @@ def test_a_frame_dropped_in_every_stage_counts_once_and_frames_without_signal_ar
     signal_only = qc[qc["fov_name"] == "B/1/0"]
     (found, _) = run_findings({"plate": "HCS plate x.zarr"}, {}, {"plate": signal_only})
     assert found.statement == (
-        "HCS plate x.zarr; 1 FOVs × 10 frames; quality control dropped no frame and no FOV; 1 FOV(s) with "
+        "HCS plate x.zarr; 1 FOV × 10 frames; quality control dropped no frame and no FOV; 1 FOV(s) with "
         "frames without nuclei for want of signal (see qc.csv)."
     )
 

@@ -271,7 +271,8 @@ def run_findings(
             signal_only = _only_without_signal(not_ok)
             flagged = not_ok[~signal_only]  # rows that left data out, or are empty
             dropped = _n_dropped_frames(table)
-            text += f"; {n_fovs} FOVs × {n_frames} frames"
+            fovs, frames = ("FOV" if n_fovs == 1 else "FOVs"), ("frame" if n_frames == 1 else "frames")
+            text += f"; {n_fovs} {fovs} × {n_frames} {frames}"
             if len(flagged) or dropped:
                 stages = ", ".join(sorted(flagged["stage"].unique())) or "none"
                 text += (
