@@ -35,6 +35,7 @@ from dynaclr.config.embeddings import (
     feature_names,
 )
 from dynaclr.numerics.crop import center_crop
+from dynaclr.numerics.normalization import zscore_with
 
 _GLCM_ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
 
@@ -166,8 +167,7 @@ def standardize_with_statistics(matrix: np.ndarray) -> tuple[np.ndarray, np.ndar
     matrix = np.asarray(matrix, dtype=np.float64)
     mean = matrix.mean(axis=0)
     std = matrix.std(axis=0)
-    standardized = np.where(std > 0, (matrix - mean) / np.where(std > 0, std, 1.0), 0.0)
-    return standardized, mean, std
+    return zscore_with(matrix, mean, std), mean, std
 
 
 def engineered_features(

@@ -53,7 +53,7 @@ from dynaclr.io import (
     read_zarr_provenance,
     write_zarr_provenance,
 )
-from dynaclr.numerics.normalization import is_standardization
+from dynaclr.numerics.normalization import is_standardization, zscore_with
 
 if TYPE_CHECKING:
     from dynaclr.patches import PatchStore
@@ -418,8 +418,7 @@ class _Restandardized:
         self.chunks = getattr(array, "chunks", None)
 
     def __getitem__(self, rows: Any) -> np.ndarray:
-        raw = np.asarray(self.array[rows], dtype=np.float64)
-        return np.where(self.std > 0, (raw - self.mean) / np.where(self.std > 0, self.std, 1.0), 0.0)
+        return zscore_with(np.asarray(self.array[rows], dtype=np.float64), self.mean, self.std)
 
 
 def open_restandardized(
@@ -436,16 +435,15 @@ def open_restandardized(
         ArtifactError: as :func:`read_standardization`, or the store has no ``layers['raw']`` (an
             encoder's features), or ``mean`` and ``std`` are not one number per raw column.
     """
-    if read_standardization(path) is None:
+    read_embeddings_provenance(path)
+    array = _raw_layer(zarr.open_group(str(path), mode="r"))
+    if array is None:
         raise ArtifactError(
             f"{path}: expected layers[{RAW_LAYER!r}], the raw values its X was z-scored from (with "
             f"var[{RAW_MEAN_COLUMN!r}], var[{RAW_STD_COLUMN!r}]), found none: X is not a z-scored copy "
             "of raw values here (only the engineered-features baseline stores one), so it cannot be "
             "put on another dataset's scale"
         )
-    array = _raw_layer(zarr.open_group(str(path), mode="r"))
-    if array is None:  # read_standardization found it
-        raise ArtifactError(f"{path}: layers[{RAW_LAYER!r}] vanished while it was read")
     mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
     width = int(array.shape[1])
     if mean.shape != (width,) or std.shape != (width,):

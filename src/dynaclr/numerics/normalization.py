@@ -469,3 +469,9 @@ def is_standardization(mean: np.ndarray, std: np.ndarray, width: int) -> bool:
         and np.all(np.isfinite(std))
         and not np.any(std < 0)
     )
+
+
+def zscore_with(matrix: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``matrix`` (rows by columns) z-scored column-wise with ``mean`` and ``std``; 0 in a column whose
+    std is 0 (a constant feature)."""
+    return np.where(std > 0, (matrix - mean) / np.where(std > 0, std, 1.0), 0.0)
