@@ -1521,28 +1521,31 @@ class WorkflowConfig(StrictModel):
             )
         if problems:
             raise ValueError(f"{key}.dataset: {dataset!r} cannot be distilled on: " + "; ".join(problems))
-        self._check_student_channels(str(teacher), dataset)
+        teacher_spec = self.datasets[dataset].patch_spec(
+            self.contrastive_models[str(teacher)].training.patch_spec
+        )
+        self._check_student_channels(str(teacher), dataset, teacher_spec)
         if distillation.student_model is not None:
             self._check_student_model(str(teacher), dataset)
-        self._check_student_input_size(str(teacher), dataset)
+        self._check_student_input_size(dataset, teacher_spec)
 
-    def _check_student_channels(self, teacher: str, dataset: str) -> None:
+    def _check_student_channels(self, teacher: str, dataset: str, spec: PatchSpec) -> None:
         """``student_channels`` name channels of the teacher's patch spec, a strict subset of them (the
-        checks, and messages, of the distill job on the store: :func:`check_cross_modal`)."""
+        checks, and messages, of the distill job on the store: :func:`check_cross_modal`); ``spec``:
+        the teacher's patch spec."""
         distillation = self.analysis.distillation
-        spec = self.datasets[dataset].patch_spec(self.contrastive_models[teacher].training.patch_spec)
         where = f"datasets.{dataset}.patches[{spec.name}] (model {teacher})"
         channels = spec.channel_names()
         indices = student_channel_indices(distillation.student_channels, channels, where)
         check_cross_modal(distillation.student_channels, indices, channels, where)
 
-    def _check_student_input_size(self, teacher: str, dataset: str) -> None:
+    def _check_student_input_size(self, dataset: str, spec: PatchSpec) -> None:
         """The student reads the input size it would be fed: ``crop_size_yx_px`` is null or the network
         input a workflow-trained ``student_model`` learnt from (its spec's ``patch_size_yx_px``; a model
         file's own size is checked by the distill job, :func:`dynaclr.distill.stage.student_crop`), and
-        the size it reads fits the teacher's stored patches it is cropped from."""
+        the size it reads fits the teacher's stored patches it is cropped from (``spec``, the teacher's
+        patch spec)."""
         distillation = self.analysis.distillation
-        spec = self.datasets[dataset].patch_spec(self.contrastive_models[teacher].training.patch_spec)
         fed, key = distillation.crop_size_yx_px, "analysis.distillation.crop_size_yx_px"
         if distillation.student_model is not None:
             student = self.contrastive_models[str(distillation.student_model)]

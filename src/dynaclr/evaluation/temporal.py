@@ -57,10 +57,10 @@ COSINE_DISTANCE_RANGE: tuple[float, float] = (0.0, 2.0)
 _NORM_EPS = 1e-12
 _BOOTSTRAP_CHUNK_CELLS = 1 << 21  # replicates x tracks evaluated at once (~16 MiB of weights)
 _DISTANCE_ATOL = 1e-12
+"""Cosine distances below this are rounding noise (``1 - dot`` of identical unit vectors) and set to 0."""
 #: Fewest bootstrap units (tracks holding an adjacent pair) for a track-bootstrap interval: every
 #: resample of a single track is that track, so its "interval" is the point estimate, zero wide.
 MIN_BOOTSTRAP_TRACKS = 2
-"""Cosine distances below this are rounding noise (``1 - dot`` of identical unit vectors) and set to 0."""
 
 
 #: ``(N, D)`` embeddings: an array, or its rows read a block at a time (e.g. from an embeddings store,
@@ -292,13 +292,14 @@ def _random_pairs(
     rng: np.random.Generator,
     pairs_per_track: int | None,
     n_pairs: int | None,
+    eligible: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sorted positions ``(a, b)`` of random distinct-frame pairs within the tracks holding an adjacent
-    pair (:func:`_linked_tracks`), and track codes."""
+    pair (``eligible``, their codes; None: :func:`_linked_tracks`), and track codes."""
     if pairs_per_track is not None and n_pairs is not None:
         raise ValueError("give at most one of pairs_per_track and n_pairs")
     lengths = tracks.lengths
-    eligible = _linked_tracks(tracks)
+    eligible = _linked_tracks(tracks) if eligible is None else eligible
     if eligible.size == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
@@ -579,12 +580,21 @@ def temporal_metrics_with_replicates(
             f"{int(np.sum(lengths == 1))} of them with a single frame, longest track "
             f"{int(lengths.max()) if lengths.size else 0} frames"
         )
+    # Bootstrap units: tracks holding an adjacent pair (those random pairs are drawn from), re-coded 0..K-1.
+    units = np.unique(adj_track)
+    gap_only = int(np.sum(tracks.lengths >= 2)) - units.size
+    if gap_only:
+        logger.warning(
+            "%d of %d tracks of two frames or more hold no adjacent frames (seen only across frame gaps): "
+            "left out of the track-pair smoothness (its random pairs and bootstrap; n_tracks counts %d)",
+            gap_only,
+            gap_only + units.size,
+            units.size,
+        )
     rng = np.random.default_rng(seed)
-    rnd_a, rnd_b, rnd_track = _random_pairs(tracks, rng, pairs_per_track, n_random_pairs)
+    rnd_a, rnd_b, rnd_track = _random_pairs(tracks, rng, pairs_per_track, n_random_pairs, units)
     adj, rnd = _cosine_distances(blocks, tracks, [(adj_a, adj_b), (rnd_a, rnd_b)])
 
-    # Bootstrap units: tracks holding an adjacent pair (those random pairs are drawn from), re-coded 0..K-1.
-    units = _linked_tracks(tracks)
     recode = np.full(tracks.lengths.size, -1)
     recode[units] = np.arange(units.size)
     grid = kde_grid(grid_size)

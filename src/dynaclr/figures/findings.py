@@ -360,11 +360,6 @@ def virtual_stain_training_findings(virtual_stain: Mapping[str, pd.DataFrame]) -
     return rows
 
 
-def _recorded_int(value: Any) -> str:
-    """A whole number a record holds, ``?`` where it holds none (null, absent or not a number)."""
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else "?"
-
-
 def virtual_stain_record_findings(states: Mapping[str, Any]) -> list[Finding]:
     """:func:`virtual_stain_training_findings` for datasets without ground truth, whose virtual
     staining no evaluation table covers: per dataset, the model's training state as one FOV's
@@ -374,9 +369,7 @@ def virtual_stain_record_findings(states: Mapping[str, Any]) -> list[Finding]:
     the state is not known (no ``training``, a record of an older dynaclr; ``stopped_by_time`` null,
     weights of your own given by ``virtual_stain.checkpoint``)."""
     return [
-        _virtual_stain_stopped(
-            dataset, _recorded_int(state.get("steps")), _recorded_int(state.get("max_steps"))
-        )
+        _virtual_stain_stopped(dataset, recorded_count(state, "steps"), recorded_count(state, "max_steps"))
         for dataset, state in states.items()
         if isinstance(state, Mapping) and state.get("stopped_by_time") is True
     ]

@@ -308,8 +308,9 @@ def partly_trained(table: pd.DataFrame) -> pd.Series:
     return table["stopped_by_time"].astype("string").str.lower().eq("true").fillna(False).astype(bool)
 
 
-def recorded_count(row: pd.Series, column: str) -> str:
-    """``row``'s ``column`` as a whole number, ``?`` where it is not recorded (empty or absent)."""
+def recorded_count(row: pd.Series | Mapping[str, object], column: str) -> str:
+    """``row``'s ``column`` (a table's row or a record's dict) as a whole number, ``?`` where it is
+    not recorded (empty or absent)."""
     number = pd.to_numeric(pd.Series([row.get(column)]), errors="coerce").iloc[0]
     return "?" if pd.isna(number) else str(int(number))
 
