@@ -245,3 +245,34 @@ def test_a_movie_with_one_linked_pair_is_measured_by_the_papers_definition(tmp_p
     assert paper["n_pairs"] == 1 and np.isfinite(paper["smoothness"]) and paper["not_computed"] == ""
     track_pairs = table[table["definition"] == "track_pairs"].iloc[0]
     assert track_pairs["not_computed"].startswith("no track spans three")
+
+
+def test_tracks_seen_only_across_frame_gaps_are_counted_in_the_table(stores, tmp_path):
+    """Tracks seen every other frame (gap closing, frames QC dropped) hold no adjacent pair: the
+    ``track_pairs`` row left them out of its ``n_tracks`` with a WARNING alone, so the table could not
+    tell a movie of 16 tracks from one of 16 tracks measured among 24. ``n_tracks_gap_only`` counts
+    them on every row of the movie (``paper`` pairs their frames across the gap, in its ``n_tracks``),
+    and where no track holds adjacent frames, on its not-computed rows too."""
+    index = stores["index"]
+    track = index["fov_name"].astype(str) + "|" + index["track_id"].astype(str)
+    gapped = track.isin(track.unique()[:6]).to_numpy()  # 6 of the 16 tracks seen only at even frames
+    keep = ~gapped | (index["t"].to_numpy() % 2 == 0)
+    cells = index[keep].reset_index(drop=True)
+    movie = _write_store(tmp_path / "gaps.zarr", stores["features"][keep], cells, "planted", "gaps")
+    every_other = index[index["t"] % 2 == 0].reset_index(drop=True)
+    unlinked = _write_store(
+        tmp_path / "unlinked.zarr",
+        stores["features"][(index["t"] % 2 == 0).to_numpy()],
+        every_other,
+        "planted",
+        "unlinked",
+    )
+    table = _run([movie, unlinked], tmp_path, n_bootstrap=5).set_index(["dataset", "definition"])
+    written = pd.read_csv(tmp_path / "metrics.csv")
+    assert list(written.columns) == list(TEMPORAL_METRICS_COLUMNS)
+    assert table.loc[("gaps", "track_pairs"), "n_tracks"] == 10
+    assert table.loc[("gaps", "paper"), "n_tracks"] == 16
+    assert (table.loc["gaps", "n_tracks_gap_only"] == 6).all()
+    assert (table.loc["unlinked", "not_computed"].str.startswith("no track spans two adjacent frames")).all()
+    assert (table.loc["unlinked", "n_tracks_gap_only"] == 16).all()
+    assert (written.loc[written["dataset"] == "gaps", "n_tracks_gap_only"] == 6).all()

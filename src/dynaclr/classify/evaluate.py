@@ -51,6 +51,13 @@ from dynaclr.classify.model import LinearClassifier, build_pipeline
 from dynaclr.config.analysis import ClassificationConfig
 from dynaclr.config.reasons import NO_CELL_SCORED, single_class_folds
 from dynaclr.embeddings import MatrixBlocks, cell_table, match_observations_to_cells, representation_matrix
+from dynaclr.numerics.bootstrap import (  # the interval rule, here also for dynaclr.classify's names
+    MAX_UNDEFINED_REPLICATE_SHARE as MAX_UNDEFINED_REPLICATE_SHARE,
+    ONE_CLUSTER as ONE_CLUSTER,
+    BootstrapInterval as BootstrapInterval,
+    bootstrap_interval as bootstrap_interval,
+    percentile_interval as percentile_interval,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -116,81 +123,6 @@ def bootstrap_replicates(
     return {name: np.asarray(values[name], dtype=np.float64) for name in names}
 
 
-#: The most bootstrap replicates, as a share of ``n_bootstrap``, that may leave a metric undefined
-#: (a resample without a positive or without a negative cell) before its CI is withheld: the
-#: replicates that define it drew more of the rare class than the data hold, so their interval is
-#: biased. Above it the CI is NaN and ``{metric}_ci_missing`` says why.
-MAX_UNDEFINED_REPLICATE_SHARE = 0.10
-
-
-#: Fewest clusters (tracks) a track-bootstrap CI rests on: every resample of one track's cells is those
-#: cells, so each replicate is the point metric and its "interval" a single value.
-MIN_BOOTSTRAP_CLUSTERS = 2
-
-#: ``{metric}_ci_missing`` of scores on the cells of a single track (:data:`MIN_BOOTSTRAP_CLUSTERS`).
-ONE_CLUSTER = (
-    "one track: a bootstrap over tracks needs two at least (every resample redraws that track's cells, "
-    "so it cannot show the uncertainty)"
-)
-
-
-@dataclass(frozen=True)
-class BootstrapInterval:
-    """A percentile-bootstrap CI and the replicates it rests on.
-
-    Attributes:
-        low, high: the bounds (NaN when withheld: see ``missing``).
-        n_used: replicates that define the metric (the others are left out).
-        missing: why there is no CI (``""`` when there is one).
-    """
-
-    low: float
-    high: float
-    n_used: int
-    missing: str
-
-
-def bootstrap_interval(
-    values: np.ndarray,
-    confidence: float,
-    max_undefined_share: float = MAX_UNDEFINED_REPLICATE_SHARE,
-) -> BootstrapInterval:
-    """:func:`percentile_interval` of the finite ``values`` (one metric's ``(n_bootstrap,)``
-    replicates, NaN where a resample left it undefined), withheld (NaN) when none were drawn or
-    more than ``max_undefined_share`` of them are NaN."""
-    values = np.asarray(values, dtype=np.float64)
-    n_used = int(np.isfinite(values).sum())
-    n_dropped = values.size - n_used
-    if values.size == 0:
-        missing = "no bootstrap replicate drawn (n_bootstrap 0)"
-        return BootstrapInterval(float("nan"), float("nan"), 0, missing)
-    if n_used == 0:
-        return BootstrapInterval(
-            float("nan"), float("nan"), 0, f"undefined in all {values.size} bootstrap replicates"
-        )
-    if n_dropped > max_undefined_share * values.size:
-        return BootstrapInterval(
-            float("nan"),
-            float("nan"),
-            n_used,
-            f"undefined in {n_dropped} of {values.size} bootstrap replicates (resamples without a "
-            f"positive or a negative cell), over the {max_undefined_share:.0%} limit: an interval of the "
-            "others would be biased",
-        )
-    return BootstrapInterval(*percentile_interval(values, confidence), n_used, "")
-
-
-def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
-    """Central ``confidence`` percentile interval of the finite ``values`` (NaN, NaN when none)."""
-    finite = np.asarray(values, dtype=np.float64)
-    finite = finite[np.isfinite(finite)]
-    if finite.size == 0:
-        return float("nan"), float("nan")
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(finite, [alpha, 1 - alpha])
-    return float(low), float(high)
-
-
 def bootstrap_metrics(
     truth: np.ndarray,
     probability: np.ndarray,
@@ -204,19 +136,15 @@ def bootstrap_metrics(
     Returns:
         For each metric ``{metric}_ci_low`` / ``{metric}_ci_high`` (NaN when ``n_bootstrap == 0``
         or the metric is undefined in more than :data:`MAX_UNDEFINED_REPLICATE_SHARE` of the
-        replicates, or the cells are of fewer than :data:`MIN_BOOTSTRAP_CLUSTERS` clusters:
-        :data:`ONE_CLUSTER`), ``{metric}_bootstrap_used`` (the replicates defining it) and
-        ``{metric}_ci_missing`` (why there is no CI; ``""`` when there is one): see
-        :func:`bootstrap_interval`.
+        replicates, or the cells are of fewer than
+        :data:`~dynaclr.numerics.bootstrap.MIN_BOOTSTRAP_CLUSTERS` clusters: :data:`ONE_CLUSTER`),
+        ``{metric}_bootstrap_used`` (the replicates defining it) and ``{metric}_ci_missing`` (why
+        there is no CI; ``""`` when there is one): see :func:`bootstrap_interval`.
     """
     out: dict[str, Any] = {}
     n_clusters = len(set(map(str, clusters)))
     for name, values in bootstrap_replicates(truth, probability, clusters, n_bootstrap, seed).items():
-        if values.size and n_clusters < MIN_BOOTSTRAP_CLUSTERS:
-            # every resample redrew the one track's cells: replicates equal to the point metric
-            interval = BootstrapInterval(float("nan"), float("nan"), 0, ONE_CLUSTER)
-        else:
-            interval = bootstrap_interval(values, confidence)
+        interval = bootstrap_interval(values, confidence, n_clusters=n_clusters)
         out[f"{name}_ci_low"], out[f"{name}_ci_high"] = interval.low, interval.high
         out[f"{name}_bootstrap_used"], out[f"{name}_ci_missing"] = interval.n_used, interval.missing
     return out

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dynaclr.classify import BootstrapInterval, binary_metrics, bootstrap_interval, bootstrap_replicates
-from dynaclr.classify.evaluate import MIN_BOOTSTRAP_CLUSTERS, ONE_CLUSTER
+from dynaclr.classify import binary_metrics, bootstrap_replicates
 from dynaclr.classify.stage import check_bootstrap_seed, check_same_job
 from dynaclr.config.distillation import DistillationConfig
 from dynaclr.distill.plots import plot_distillation
 from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_table, write_table
 from dynaclr.io.figures import save_figure
+from dynaclr.numerics.bootstrap import ONE_CLUSTER, BootstrapInterval, bootstrap_interval, too_few_clusters
 
 logger = logging.getLogger(__name__)
 
@@ -115,23 +115,21 @@ def _interval_scores(
     """Per method: percentile-bootstrap CIs over ``tracks`` (``config.n_bootstrap``, ``seed``,
     ``confidence``) of F1, AUROC, balanced accuracy, and of its F1 minus the probe's a *paired* CI
     (every method is scored on the same resampled tracks). A CI resting on too few replicates that
-    define the metric is withheld (NaN) with its reason in ``{metric}_ci_missing``
-    (:func:`~dynaclr.classify.bootstrap_interval`), as is every CI over held-out cells of fewer than
-    :data:`~dynaclr.classify.evaluate.MIN_BOOTSTRAP_CLUSTERS` tracks (one track: every resample
-    redraws its cells, a one-value "interval"; reason :data:`~dynaclr.classify.evaluate.ONE_CLUSTER`),
-    as the classification's CIs are (:func:`~dynaclr.classify.bootstrap_metrics`)."""
+    define the metric is withheld (NaN) with its reason in ``{metric}_ci_missing``, as is every CI
+    over held-out cells of fewer than :data:`~dynaclr.numerics.bootstrap.MIN_BOOTSTRAP_CLUSTERS`
+    tracks (one track: every resample redraws its cells, a one-value "interval"; reason
+    :data:`~dynaclr.numerics.bootstrap.ONE_CLUSTER`): :func:`~dynaclr.numerics.bootstrap.bootstrap_interval`,
+    as the classification's CIs (:func:`~dynaclr.classify.bootstrap_metrics`)."""
     replicates = {
         method: bootstrap_replicates(truth, probabilities[method], tracks, config.n_bootstrap, config.seed)
         for method in METHODS
     }
-    one_track = len(set(map(str, tracks))) < MIN_BOOTSTRAP_CLUSTERS
-    if one_track and config.n_bootstrap > 0 and truth.size:
+    n_tracks = len(set(map(str, tracks)))
+    if truth.size and too_few_clusters(n_tracks, config.n_bootstrap):
         logger.warning("held-out cells of %s: no bootstrap CI (%s)", set(map(str, tracks)), ONE_CLUSTER)
 
     def interval(values: np.ndarray) -> BootstrapInterval:
-        if values.size and one_track:  # every replicate is the point metric: no interval
-            return BootstrapInterval(np.nan, np.nan, 0, ONE_CLUSTER)
-        return bootstrap_interval(values, config.confidence)
+        return bootstrap_interval(values, config.confidence, n_clusters=n_tracks)
 
     scores: dict[str, dict[str, Any]] = {}
     for method in METHODS:

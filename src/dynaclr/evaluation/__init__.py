@@ -7,6 +7,7 @@ trajectories along cell tracks, with track-bootstrap confidence intervals (paper
 from dynaclr.evaluation.temporal import (
     INDEX_COLUMNS,
     adjacent_distances,
+    count_gap_only_tracks,
     dynamic_range,
     kde_grid,
     kde_peak,
@@ -22,6 +23,7 @@ from dynaclr.evaluation.temporal import (
 __all__ = [
     "INDEX_COLUMNS",
     "adjacent_distances",
+    "count_gap_only_tracks",
     "dynamic_range",
     "kde_grid",
     "kde_peak",

@@ -11,10 +11,15 @@ features, which every downstream analysis reads) unless another representation i
 
 Columns: ``model, dataset, representation, definition, smoothness, smoothness_ci_low,
 smoothness_ci_high, dynamic_range, dynamic_range_ci_low, dynamic_range_ci_high, mean_adjacent,
-mean_random, n_tracks, n_pairs, n_random_pairs, n_bootstrap, confidence, n_cells, not_computed``
-(distances in cosine-distance units, ``[0, 2]``; CIs NaN where a definition has none, and where the
-track bootstrap gives none: fewer than two tracks hold adjacent frames,
-:data:`~dynaclr.evaluation.temporal.MIN_BOOTSTRAP_TRACKS`; its paired comparisons' CIs too).
+mean_random, n_tracks, n_tracks_gap_only, n_pairs, n_random_pairs, n_bootstrap, confidence, n_cells,
+not_computed`` (distances in cosine-distance units, ``[0, 2]``; CIs NaN where a definition has none,
+and where the track bootstrap gives none: fewer than two tracks hold adjacent frames,
+:data:`~dynaclr.numerics.bootstrap.MIN_BOOTSTRAP_CLUSTERS`; its paired comparisons' CIs too).
+``n_tracks_gap_only`` counts the tracks of the movie seen only across frame gaps (two frames or more,
+never ``t`` and ``t + 1``: :func:`~dynaclr.evaluation.temporal.count_gap_only_tracks`), the same on
+every row of a (model, dataset): ``track_pairs`` leaves them out of its ``n_tracks`` (and of its
+random pairs and bootstrap), ``paper`` counts them in its ``n_tracks``, pairing their frames across
+the gap.
 ``not_computed`` is empty where measured. A movie whose tracks never hold two adjacent frames
 (tracks of one detection: a tracker that linked nothing, imported tracks without links) is known
 only once its tracks exist, after training and embedding: its rows are written with every metric
@@ -55,6 +60,7 @@ from dynaclr.embeddings import MatrixBlocks, embeddings_identity, open_represent
 from dynaclr.evaluation.paper import paper_temporal_metrics
 from dynaclr.evaluation.temporal import (
     INDEX_COLUMNS,
+    count_gap_only_tracks,
     counted_reason,
     no_adjacent_pairs_reason,
     no_random_pairs_reason,
@@ -83,6 +89,7 @@ TEMPORAL_METRICS_COLUMNS: tuple[str, ...] = (
     "mean_adjacent",
     "mean_random",
     "n_tracks",
+    "n_tracks_gap_only",
     "n_pairs",
     "n_random_pairs",
     "n_bootstrap",
@@ -148,8 +155,9 @@ def temporal_metrics_stage(
         cells = read_cells(path, INDEX_COLUMNS)
         reason = no_adjacent_pairs_reason(cells)
         identity = {"model": model, "dataset": dataset, "representation": representation}
+        gap_only = {"n_tracks_gap_only": count_gap_only_tracks(cells)}  # the same on every row
         if reason is not None:
-            rows += _not_computed_rows(identity, cells, reason, path, DEFINITIONS)
+            rows += _not_computed_rows(identity, cells, reason, path, DEFINITIONS, gap_only)
             continue
         rows.append(
             {
@@ -157,19 +165,27 @@ def temporal_metrics_stage(
                 "definition": "paper",
                 **_paper_row(matrix, cells),
                 "n_cells": matrix.n_rows,
+                **gap_only,
                 "not_computed": "",
             }
         )
         within_tracks = no_random_pairs_reason(cells)
         if within_tracks is not None:  # random pairs within a track are the adjacent pairs
-            rows += _not_computed_rows(identity, cells, within_tracks, path, ("track_pairs",))
+            rows += _not_computed_rows(identity, cells, within_tracks, path, ("track_pairs",), gap_only)
             continue
         metrics, smooth_replicates = temporal_metrics_with_replicates(
             matrix, cells, n_bootstrap=n_bootstrap, seed=config.seed, confidence=confidence
         )
         replicates.setdefault(dataset, []).append((model, cells_fingerprint(cells), smooth_replicates))
         rows.append(
-            {**identity, "definition": "track_pairs", **metrics, "n_cells": matrix.n_rows, "not_computed": ""}
+            {
+                **identity,
+                "definition": "track_pairs",
+                **metrics,
+                "n_cells": matrix.n_rows,
+                **gap_only,
+                "not_computed": "",
+            }
         )
         del cells
         logger.info(
@@ -193,12 +209,18 @@ def temporal_metrics_stage(
 
 
 def _not_computed_rows(
-    identity: dict[str, str], cells: pd.DataFrame, reason: str, path: Path, definitions: tuple[str, ...]
+    identity: dict[str, str],
+    cells: pd.DataFrame,
+    reason: str,
+    path: Path,
+    definitions: tuple[str, ...],
+    gap_only: dict[str, int],
 ) -> list[dict[str, Any]]:
     """The rows of ``definitions`` of a store on which they measure nothing (every definition: no
     adjacent pair; ``track_pairs``: no random pair within a track other than the adjacent one): every
-    value NaN, ``n_pairs`` 0 and ``not_computed`` saying why with the counts it rests on; a WARNING
-    names the dataset, its store and what to check."""
+    value NaN, ``n_pairs`` 0, the store's ``n_cells`` and ``gap_only`` (``n_tracks_gap_only``) and
+    ``not_computed`` saying why with the counts it rests on; a WARNING names the dataset, its store
+    and what to check."""
     not_computed = counted_reason(reason, cells)
     if definitions == DEFINITIONS:
         warn_unlinked(
@@ -225,6 +247,7 @@ def _not_computed_rows(
         column: float("nan") for column in TEMPORAL_METRICS_COLUMNS if column not in identity
     }
     values |= {"n_tracks": 0, "n_pairs": 0, "n_random_pairs": 0, "n_bootstrap": 0, "n_cells": len(cells)}
+    values |= gap_only
     values["not_computed"] = not_computed
     return [{**identity, **values, "definition": definition} for definition in definitions]
 

@@ -21,9 +21,10 @@ a Gaussian kernel density estimate (Scott's rule, as :class:`scipy.stats.gaussia
 on a regular grid over ``[0, 2]`` (argmax; the grid spacing is the resolution). Confidence
 intervals come from a percentile bootstrap that resamples *tracks* with replacement (pairs of one
 track stay together), because pairs of the same track are not independent. Its units are the tracks
-holding an adjacent pair; with fewer than :data:`MIN_BOOTSTRAP_TRACKS` there is no interval (NaN
-bounds, a WARNING): every resample of one track redraws it, so its replicates are the point estimate
-and cannot show any uncertainty.
+holding an adjacent pair; with fewer than :data:`~dynaclr.numerics.bootstrap.MIN_BOOTSTRAP_CLUSTERS`
+there is no interval (NaN bounds, a WARNING): every resample of one track redraws it, so its
+replicates are the point estimate and cannot show any uncertainty (the rule of every track bootstrap,
+:func:`~dynaclr.numerics.bootstrap.too_few_clusters`).
 
 The pairs depend on the index only; their distances are computed in one pass over the embeddings,
 a block of rows at a time (:mod:`dynaclr.evaluation.pairs`), so an embeddings store's matrix
@@ -45,6 +46,7 @@ from scipy.stats import gaussian_kde
 
 from dynaclr.embeddings.blocks import MatrixBlocks
 from dynaclr.evaluation.pairs import pair_dot_products
+from dynaclr.numerics.bootstrap import MIN_BOOTSTRAP_CLUSTERS, percentile_interval, too_few_clusters
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +60,6 @@ _NORM_EPS = 1e-12
 _BOOTSTRAP_CHUNK_CELLS = 1 << 21  # replicates x tracks evaluated at once (~16 MiB of weights)
 _DISTANCE_ATOL = 1e-12
 """Cosine distances below this are rounding noise (``1 - dot`` of identical unit vectors) and set to 0."""
-#: Fewest bootstrap units (tracks holding an adjacent pair) for a track-bootstrap interval: every
-#: resample of a single track is that track, so its "interval" is the point estimate, zero wide.
-MIN_BOOTSTRAP_TRACKS = 2
 
 
 #: ``(N, D)`` embeddings: an array, or its rows read a block at a time (e.g. from an embeddings store,
@@ -277,6 +276,22 @@ def _linked_tracks(tracks: _Tracks) -> np.ndarray:
     """Codes of the tracks holding an adjacent pair (frames ``t`` and ``t + 1``), ascending: those
     random pairs are drawn from and the bootstrap resamples."""
     return np.unique(_adjacent_pairs(tracks)[2])
+
+
+def _gap_only(tracks: _Tracks, linked: np.ndarray) -> int:
+    """How many of ``tracks`` span two frames or more but hold no adjacent pair (seen only across frame
+    gaps), ``linked`` being the codes of those holding one (:func:`_linked_tracks`)."""
+    return int(np.sum(tracks.lengths >= 2)) - linked.size
+
+
+def count_gap_only_tracks(index: pd.DataFrame) -> int:
+    """How many tracks of ``index`` (``fov_name, track_id, t``) span two frames or more but never hold
+    frames ``t`` and ``t + 1`` (seen only across frame gaps: every other frame, gap closing, frames QC
+    dropped). They give no adjacent distance, so the ``track_pairs`` metrics leave them out (of their
+    ``n_tracks``, random pairs and bootstrap; a WARNING) where the paper's definition pairs their
+    frames across the gap: the ``n_tracks_gap_only`` of ``temporal_metrics.csv``."""
+    tracks = _group_tracks(index)
+    return _gap_only(tracks, _linked_tracks(tracks))
 
 
 def _adjacent_pairs(tracks: _Tracks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -523,7 +538,8 @@ def temporal_metrics(
             :class:`~dynaclr.embeddings.MatrixBlocks` (read a block of rows at a time, never whole).
         index: DataFrame with columns ``fov_name, track_id, t`` (``t`` in integer frames).
         n_bootstrap: number of bootstrap replicates (0 disables the CIs, which are then NaN; so are
-            they with fewer than :data:`MIN_BOOTSTRAP_TRACKS` tracks holding adjacent frames, a WARNING).
+            they with fewer than :data:`~dynaclr.numerics.bootstrap.MIN_BOOTSTRAP_CLUSTERS` tracks
+            holding adjacent frames, a WARNING).
         seed: seed of the generator used for the random pairs and the bootstrap; the result is
             deterministic for a given seed.
         confidence: central coverage of the percentile bootstrap interval.
@@ -559,11 +575,11 @@ def temporal_metrics_with_replicates(
     """:func:`temporal_metrics` and its smoothness replicates ``(1 + n_bootstrap,)``.
 
     Element 0 is the point estimate, the others the bootstrap replicates (all NaN with fewer than
-    :data:`MIN_BOOTSTRAP_TRACKS` tracks holding adjacent frames: no interval, nor a paired one). The
-    random pairs and
-    the resampled tracks depend only on ``index`` and ``seed``, never on the embeddings: two
-    embeddings of the same cells with the same seed get the same replicates' tracks, so their
-    replicate-wise differences form a *paired* bootstrap (:func:`paired_smoothness_difference`).
+    :data:`~dynaclr.numerics.bootstrap.MIN_BOOTSTRAP_CLUSTERS` tracks holding adjacent frames: no
+    interval, nor a paired one). The random pairs and the resampled tracks depend only on ``index``
+    and ``seed``, never on the embeddings: two embeddings of the same cells with the same seed get the
+    same replicates' tracks, so their replicate-wise differences form a *paired* bootstrap
+    (:func:`paired_smoothness_difference`).
     """
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
@@ -582,7 +598,7 @@ def temporal_metrics_with_replicates(
         )
     # Bootstrap units: tracks holding an adjacent pair (those random pairs are drawn from), re-coded 0..K-1.
     units = np.unique(adj_track)
-    gap_only = int(np.sum(tracks.lengths >= 2)) - units.size
+    gap_only = _gap_only(tracks, units)
     if gap_only:
         logger.warning(
             "%d of %d tracks of two frames or more hold no adjacent frames (seen only across frame gaps): "
@@ -626,7 +642,7 @@ def temporal_metrics_with_replicates(
             mean_adj, mean_rnd = adj_mean[0], rnd_mean[0]
     smooth = np.concatenate(smooth_parts)
     drange = np.concatenate(drange_parts)
-    if n_bootstrap and n_units < MIN_BOOTSTRAP_TRACKS:
+    if too_few_clusters(n_units, n_bootstrap):
         # every resample redrew the one track: replicates equal to the point estimate are no interval
         # (and two embeddings' paired difference would "exclude 0" whatever its size)
         smooth[1:], drange[1:] = np.nan, np.nan
@@ -636,22 +652,13 @@ def temporal_metrics_with_replicates(
             "cannot show the uncertainty)",
             blocks.n_rows,
             n_units,
-            MIN_BOOTSTRAP_TRACKS,
+            MIN_BOOTSTRAP_CLUSTERS,
         )
     if not mean_rnd > 0:
         logger.warning("random-pair distances are all zero (static embeddings); smoothness is undefined")
 
-    alpha = (1.0 - confidence) / 2.0
-
-    def interval(values: np.ndarray) -> tuple[float, float]:
-        finite = values[np.isfinite(values)]
-        if finite.size == 0:
-            return float("nan"), float("nan")
-        low, high = np.quantile(finite, [alpha, 1.0 - alpha])
-        return float(low), float(high)
-
-    s_low, s_high = interval(smooth[1:])
-    d_low, d_high = interval(drange[1:])
+    s_low, s_high = percentile_interval(smooth[1:], confidence)
+    d_low, d_high = percentile_interval(drange[1:], confidence)
     result = {
         "smoothness": float(smooth[0]),
         "smoothness_ci_low": s_low,
@@ -694,12 +701,8 @@ def paired_smoothness_difference(
         raise ValueError(f"replicates must be two 1-D arrays of one length, got {a.shape} and {b.shape}")
     diff = a - b
     boot = diff[1:][np.isfinite(diff[1:])]
-    alpha = (1.0 - confidence) / 2.0
-    if boot.size:
-        low, high = np.quantile(boot, [alpha, 1.0 - alpha])
-        share = float(np.mean(boot < 0))
-    else:
-        low = high = share = float("nan")
+    low, high = percentile_interval(boot, confidence)
+    share = float(np.mean(boot < 0)) if boot.size else float("nan")
     return {
         "difference": float(diff[0]),
         "difference_ci_low": float(low),

@@ -6,6 +6,7 @@
 * :mod:`~dynaclr.numerics.saturation`: camera full scales and the plateau of voxels clipped at one.
 * :mod:`~dynaclr.numerics.repeats`: frames equal voxel for voxel to the frame before (written twice).
 * :mod:`~dynaclr.numerics.crop`: windows cut around a pixel with zero padding, centre crops.
+* :mod:`~dynaclr.numerics.bootstrap`: percentile-bootstrap intervals over tracks, withheld below two.
 * :mod:`~dynaclr.numerics.device`: the torch device a ``device`` setting names (torch users only).
 * :mod:`~dynaclr.numerics.progress`: Lightning training progress as log lines (Lightning users only).
 
