@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import logging
 import re
 from pathlib import Path
@@ -24,6 +25,7 @@ from dynaclr.config import WorkflowConfig
 from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.contrastive.encoder import ContrastiveEncoder, PretrainedImageInput
 from dynaclr.io import ArtifactError
+from dynaclr.training import imported
 from dynaclr.training.checkpoint import read_contrastive_checkpoint
 from dynaclr.training.imported import ImportModelInputs, ImportModelOutputs, import_model
 
@@ -826,3 +828,123 @@ def test_reading_a_checkpoint_leaves_the_process_allowlist_as_it_was(tmp_path: P
     finally:
         torch.serialization.clear_safe_globals()
         torch.serialization.add_safe_globals(before)
+
+
+def timm_repository(directory: Path, name: str, **pretrained: object) -> Path:
+    """A timm network ``name`` (``arch.tag``) saved as a timm repository is downloaded: the weights
+    and ``config.json`` beside them recording its architecture and ``pretrained_cfg`` (``tag``, mean,
+    std; ``pretrained`` overrides them)."""
+    torch.manual_seed(0)
+    network = timm.create_model(name, pretrained=False, num_classes=10)
+    directory.mkdir(parents=True)
+    source = weights_file(directory, network)
+    cfg = network.pretrained_cfg
+    record = {"tag": cfg["tag"], "mean": list(cfg["mean"]), "std": list(cfg["std"]), **pretrained}
+    config = {"architecture": cfg["architecture"], "num_classes": 10, "pretrained_cfg": record}
+    (directory / "config.json").write_text(json.dumps(config))
+    return source
+
+
+def refused_as(directory: Path, backbone: str, source: Path, message: str) -> None:
+    """Rule import_model of the timm file ``source`` as ``backbone`` fails with ``message``."""
+    with pytest.raises(ArtifactError, match=message):
+        import_pretrained(directory, pretrained_config(backbone=backbone), "timm", source, [1])
+    assert not (directory / "model.ckpt").exists()
+
+
+def test_a_tag_normalised_otherwise_than_its_architectures_default_must_be_named(tmp_path: Path) -> None:
+    # resnet18d's default tag (ra2_in1k) normalises with ImageNet's mean and std, ra4_e3600_r224_in1k
+    # with 0.5: a file of the latter under the bare name would see inputs of another scale
+    torch.manual_seed(0)
+    network = timm.create_model("resnet18d.ra4_e3600_r224_in1k", pretrained=False, num_classes=10).eval()
+    source = tmp_path / "resnet18d.pth"
+    torch.save(network.state_dict(), source)
+    refused_as(
+        tmp_path / "bare",
+        "resnet18d",
+        source,
+        r"resnet18d\.pth: expected contrastive_models\.imagenet\.training\.backbone to name the "
+        r"weights' pretrained tag, found 'resnet18d'.*resnet18d\.ra4_e3600_r224_in1k: mean \(0\.5, 0\.5, "
+        r"0\.5\).*for \['resnet18d\.ra2_in1k'\]",
+    )
+    tagged = pretrained_config(backbone="resnet18d.ra4_e3600_r224_in1k")
+    checkpoint, _ = import_pretrained(tmp_path / "tagged", tagged, "timm", source, [1])
+    x = patches()
+    features, _ = read_contrastive_checkpoint(checkpoint).encoder()(x)
+    image = PretrainedImageInput(2, [1], "max", (0.5,) * 3, (0.5,) * 3)(x)
+    with torch.inference_mode():
+        expected = network.forward_head(network.forward_features(image), pre_logits=True)
+    torch.testing.assert_close(features, expected, atol=1e-5, rtol=1e-5)
+    # an architecture whose every tag normalises alike needs no tag (the test network has one)
+    import_pretrained(
+        tmp_path / "one", pretrained_config(), "timm", weights_file(tmp_path, pretrained_network()), [1]
+    )
+
+
+def test_timms_config_beside_the_file_refuses_a_variant_of_the_same_tensors(tmp_path: Path) -> None:
+    # resnetblur18 has every tensor name and shape of resnet18 (blur-pooled downsampling, no tensor):
+    # its weights load strictly into resnet18 and compute other features; timm's config.json tells
+    source = timm_repository(tmp_path / "repo", "resnetblur18")
+    refused_as(
+        tmp_path / "wrong",
+        "resnet18",
+        source,
+        r"model\.safetensors: expected the weights of contrastive_models\.imagenet\.training\.backbone "
+        r"'resnet18', found those of 'resnetblur18' \(the architecture .*repo/config\.json records\).*"
+        r"set contrastive_models\.imagenet\.training\.backbone: resnetblur18$",
+    )
+    _, summary = import_pretrained(
+        tmp_path / "right", pretrained_config(backbone="resnetblur18"), "timm", source, [1]
+    )
+    assert summary["weights_read"]["timm_config"] == str(tmp_path / "repo" / "config.json")
+
+
+def test_timms_config_beside_the_file_refuses_another_normalisation(tmp_path: Path) -> None:
+    source = timm_repository(tmp_path / "repo", "resnet18d.ra4_e3600_r224_in1k")
+    for backbone in ("resnet18d", "resnet18d.ra2_in1k"):
+        refused_as(
+            tmp_path / backbone,
+            backbone,
+            source,
+            rf"expected weights normalised as contrastive_models\.imagenet\.training\.backbone "
+            rf"'{re.escape(backbone)}' normalises its input \(mean \(0\.485, 0\.456, 0\.406\).*found weights "
+            r"of 'resnet18d\.ra4_e3600_r224_in1k' \(mean \(0\.5, 0\.5, 0\.5\), std \(0\.5, 0\.5, 0\.5\), as "
+            r".*config\.json records\).*set contrastive_models\.imagenet\.training\.backbone: "
+            r"resnet18d\.ra4_e3600_r224_in1k$",
+        )
+    # the default tag's weights, stated by config.json, under the bare name: the model.ckpt would not
+    # say which weights it holds (embed could not tell), so the name must carry the tag
+    default = timm_repository(tmp_path / "default", "resnet18d.ra2_in1k")
+    refused_as(
+        tmp_path / "bare",
+        "resnet18d",
+        default,
+        r"expected contrastive_models\.imagenet\.training\.backbone to name the weights' pretrained tag, "
+        r"found 'resnet18d'.*set contrastive_models\.imagenet\.training\.backbone: resnet18d\.ra2_in1k \(as "
+        r".*default/config\.json records\)$",
+    )
+    # the tag that config.json states: imported; a config.json of this workflow beside a file is not timm's
+    import_pretrained(
+        tmp_path / "tagged", pretrained_config(backbone="resnet18d.ra4_e3600_r224_in1k"), "timm", source, [1]
+    )
+
+
+def test_an_earlier_import_under_a_name_of_several_normalisations_is_refused_when_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a model.ckpt an earlier version imported from a timm file as 'resnet18d' (no tag asked for): the
+    # tag it holds is unknown; reading it again (import_model, as embed does) asks for the tag
+    torch.manual_seed(0)
+    source = tmp_path / "resnet18d.pth"
+    torch.save(timm.create_model("resnet18d", pretrained=False, num_classes=10).state_dict(), source)
+    untagged = pretrained_config(backbone="resnet18d")
+    with monkeypatch.context() as patch:
+        patch.setattr(imported, "check_timm_network", lambda *args, **kwargs: None)
+        earlier, _ = import_pretrained(tmp_path / "earlier", untagged, "timm", source, [1])
+    with pytest.raises(
+        ArtifactError,
+        match=rf"{re.escape(str(earlier))}: expected contrastive_models\.imagenet\.training\.backbone "
+        r"to name the weights' pretrained tag, found 'resnet18d'.* a model\.ckpt imported from a timm file "
+        r"by an earlier version: does not say which it holds",
+    ):
+        import_pretrained(tmp_path / "again", untagged, "dynaclr", earlier, [1])

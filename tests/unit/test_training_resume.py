@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,26 @@ class _SignalAtStep(Callback):
             os.kill(os.getpid(), signal.SIGURG)
 
 
+def _preempted(
+    monkeypatch: pytest.MonkeyPatch,
+    trainer: type[Trainer],
+    signal_at: Callback,
+    store: dict[str, Path],
+    config: dict[str, Any],
+    work_dir: Path,
+) -> None:
+    """Train on ``store`` with ``trainer`` until ``signal_at`` sends the preemption warning."""
+
+    class Stopping(trainer):  # type: ignore[valid-type,misc]
+        def __init__(self, *args: Any, callbacks: list[Callback], **kwargs: Any) -> None:
+            super().__init__(*args, callbacks=[*callbacks, signal_at], **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "Trainer", Stopping)
+        with pytest.raises(TrainingPreempted):
+            train_model(store["zarr"], store["parquet"], config, work_dir)
+
+
 @pytest.mark.parametrize(
     "stop_step",
     [
@@ -139,14 +160,7 @@ def test_the_same_store_and_config_resume_and_end_as_an_uninterrupted_run(
     )
     work_dir = tmp_path / "model"
 
-    class StoppingTrainer(Trainer):
-        def __init__(self, *args: Any, callbacks: list[Callback], **kwargs: Any) -> None:
-            super().__init__(*args, callbacks=[*callbacks, _SignalAtStep(stop_step)], **kwargs)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(train_module, "Trainer", StoppingTrainer)
-        with pytest.raises(TrainingPreempted):
-            train_model(store["zarr"], store["parquet"], CONFIG, work_dir)
+    _preempted(monkeypatch, Trainer, _SignalAtStep(stop_step), store, CONFIG, work_dir)
     last = work_dir / "checkpoints" / "last.ckpt"
     saved = torch.load(last, map_location="cpu", weights_only=True)
     assert saved["global_step"] == stop_step and not (work_dir / "model.ckpt").exists()
@@ -225,3 +239,74 @@ def test_a_checkpoint_of_another_number_of_ranks_starts_from_scratch(
     assert (
         "world_size" not in torch.load(last, map_location="cpu", weights_only=True)[train_module.RESUME_KEY]
     )
+
+
+class _SignalInEpoch(Callback):
+    """Sends SIGURG (a preemption warning) to this process during the first step of epoch ``epoch``."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch, self.sent = epoch, False
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        if not self.sent and trainer.current_epoch == self.epoch:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGURG)
+
+
+def test_a_checkpoint_of_more_ranks_without_their_record_is_refused_on_one(tiny_plate, tmp_path, monkeypatch):
+    """A last.ckpt saved on two ranks before checkpoints recorded their number resumes past the
+    identity check on one rank: its step, counted in epochs of half as many batches, fell before the
+    epoch's first step here and the epoch was replayed from its start (an exit 0 with another
+    schedule). Its epoch and step tell it: refused, naming the file and what to do."""
+    store = build_patch_store(
+        _plates(tiny_plate), tiny_plate["tracks"], _spec("zscore"), tmp_path / "patches"
+    )
+    work_dir = tmp_path / "model"
+    config = {key: value for key, value in CONFIG.items() if key != "max_batches_per_epoch"}
+    config["batch_size"] = 2  # the tiny plate's lineages fill a global batch of 2 x 2
+
+    _preempted(monkeypatch, _TwoRankTrainer, _SignalInEpoch(1), store, config, work_dir)
+    last = work_dir / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, map_location="cpu", weights_only=True)
+    del saved[train_module.RESUME_KEY]["world_size"]  # as saved before the record
+    torch.save(saved, last)
+    with pytest.raises(
+        ValueError,
+        match=rf"{re.escape(str(last))}: expected a checkpoint of epochs of \d+ batches \(those this run "
+        r"forms on 1 rank\(s\)\), found one at step \d+ in epoch 1.*delete .*last\.ckpt and rerun",
+    ):
+        train_model(store["zarr"], store["parquet"], config, work_dir)
+
+
+def test_a_checkpoint_of_other_numerics_starts_from_scratch(tiny_plate, tmp_path, monkeypatch, caplog):
+    """``accelerator: auto`` trains in bfloat16 on a GPU, in float32 on CPU: a run preempted on a GPU
+    node and requeued on a CPU one resumed, its later steps in other numerics (and augmentation draws),
+    and recorded only the last ones (``precision: 32-true``). bf16-mixed on CPU stands in for the GPU
+    here. It now starts from scratch, saying why; a CPU run's identity is the one it always was."""
+    store = build_patch_store(
+        _plates(tiny_plate), tiny_plate["tracks"], _spec("zscore"), tmp_path / "patches"
+    )
+    work_dir = tmp_path / "model"
+    launch = train_module._launch_settings
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            train_module, "_launch_settings", lambda config: {**launch(config), "precision": "bf16-mixed"}
+        )
+        _preempted(patch, Trainer, _SignalAtStep(BATCHES + 1), store, CONFIG, work_dir)
+    last = work_dir / "checkpoints" / "last.ckpt"
+    recorded = torch.load(last, map_location="cpu", weights_only=True)[train_module.RESUME_KEY]
+    assert (recorded["accelerator"], recorded["precision"]) == ("cpu", "bf16-mixed")
+    with caplog.at_level(logging.WARNING, logger="dynaclr"):
+        resumed = train_model(store["zarr"], store["parquet"], CONFIG, work_dir)
+    assert resumed["resumed_from"] is None and resumed["precision"] == "32-true"
+    assert resumed["global_step"] == EPOCHS * BATCHES
+    assert any(
+        str(last) in r.getMessage()
+        and "precision differ: made on cpu in bf16-mixed, this run trains on cpu in 32-true" in r.getMessage()
+        for r in caplog.records
+    ), [r.getMessage() for r in caplog.records]
+    expected = train_module.resume_identity(
+        ContrastiveModelConfig.model_validate(CONFIG).job_params(),
+        open_patch_store(store["zarr"], store["parquet"]),
+    )
+    assert torch.load(last, map_location="cpu", weights_only=True)[train_module.RESUME_KEY] == expected

@@ -234,7 +234,11 @@ class ContrastiveModelConfig(StrictModel):
     temperature: float = Field(0.5, gt=0, description="NT-Xent softmax temperature.")
     margin: float = Field(0.5, gt=0, description="Triplet margin, in units of the cosine distance.")
     backbone: str = Field(
-        "convnext_tiny", min_length=1, description="timm backbone (ConvNeXt or ResNet family)."
+        "convnext_tiny",
+        min_length=1,
+        description="timm backbone (ConvNeXt or ResNet family). With stem 'backbone', the name with the "
+        "pretrained weights' tag (e.g. 'resnet18d.ra4_e3600_r224_in1k') where the architecture's tags "
+        "normalise their input otherwise (an import of such a name without a tag is refused).",
     )
     stem_kernel_z: int = Field(
         1, ge=1, description="Z kernel and stride of the 3-D stem; must divide the patch depth."

@@ -242,7 +242,11 @@ def _encoded(
     from dynaclr.io.weights import state_dict_sha256
     from dynaclr.training import read_contrastive_checkpoint
     from dynaclr.training.checkpoint import check_checkpoint_identity, check_trained_on
-    from dynaclr.training.imported import check_imported_sampling, check_viscy_backbone
+    from dynaclr.training.imported import (
+        check_imported_sampling,
+        check_timm_network,
+        check_viscy_backbone,
+    )
 
     trained = read_contrastive_checkpoint(checkpoint)
     if info["kind"] == "contrastive":
@@ -288,6 +292,8 @@ def _encoded(
         encoder = trained.encoder()
         if trained.imported_format == "viscy":  # imported before import_model refused a VisCy ResNet
             check_viscy_backbone(encoder, checkpoint, info["model"], imported_copy=True)
+        if trained.imported_format == "timm":  # imported before import_model asked for the weights' tag
+            check_timm_network(encoder, Path(checkpoint), info["model"], imported_copy=True)
     crop = config.crop_size_yx_px or (trained.patch_size_yx_px, trained.patch_size_yx_px)
     # the weights that encode, whatever config trained or imported them (taken before encoding: a
     # state the digest cannot read fails here, not after every patch): classifiers of an earlier run

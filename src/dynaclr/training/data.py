@@ -365,8 +365,25 @@ class PatchDataModule(LightningDataModule):
         epoch the same batches (the sampler's ``epochs``), so a run restored from a mid-epoch
         checkpoint continues at the batch after the last one it trained."""
         assert self.trainer is not None and self.train_sampler is not None
-        epoch = self.trainer.current_epoch
-        return epoch, self.trainer.global_step - epoch * len(self.train_sampler)
+        epoch, step, per_epoch = self.trainer.current_epoch, self.trainer.global_step, len(self.train_sampler)
+        if step < epoch * per_epoch:
+            raise ValueError(self._other_epoch_length(epoch, step, per_epoch))
+        return epoch, step - epoch * per_epoch
+
+    def _other_epoch_length(self, epoch: int, step: int, per_epoch: int) -> str:
+        """Why a run restored at ``step`` of ``epoch``, behind the ``epoch * per_epoch`` steps every
+        epoch before it took here, cannot go on: its checkpoint's epochs held fewer batches."""
+        assert self.trainer is not None
+        path = getattr(self.trainer, "ckpt_path", None) or "checkpoints/last.ckpt"
+        return (
+            f"{path}: expected a checkpoint of epochs of {per_epoch} batches (those this run forms on "
+            f"{self.trainer.world_size} rank(s)), found one at step {step} in epoch {epoch}, fewer steps "
+            f"than the {epoch * per_epoch} its epochs before would take here: it was saved by a training "
+            "of fewer batches per epoch, on more ranks (a multi-device training saved before checkpoints "
+            "recorded their number of ranks), and resuming it would replay the epoch from its start with "
+            f"another global batch and learning-rate schedule; delete {path} and rerun (training starts "
+            "from scratch), or rerun on the number of devices that saved it"
+        )
 
     def _loader(self, sampler: ContrastiveBatchSampler) -> DataLoader[PatchBatch]:
         workers = self.config.num_workers

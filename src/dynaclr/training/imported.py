@@ -35,6 +35,12 @@ the first mismatching key. The file is read with ``weights_only=True``: a checkp
 objects is refused, never executed. A weight that is NaN or infinite (a diverged run, float16
 overflow) is refused naming the tensor: every embedding would be NaN.
 
+A ``timm`` file records no network: :func:`check_timm_network` compares timm's ``config.json``
+beside it (a downloaded timm repository: the architecture, the weights' tag, mean and std) with
+``backbone``, and without it refuses a ``stem: backbone`` name without a tag whose architecture's
+pretrained tags normalise otherwise. Variants of identical tensor names and shapes (``resnet18``
+and ``resnetblur18``, ...) are told apart only by that ``config.json``.
+
 A ``model.ckpt`` of this workflow records the architecture it was built with (its training config):
 what the shapes cannot tell (``stem``; with ``stem: backbone`` the ``z_reduction`` and the patch
 channels the network sees) must equal the config's, and so must ``backbone``, ``stem_kernel_z``,
@@ -54,17 +60,19 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from timm.models import get_arch_pretrained_cfgs, split_model_name_tag
 from timm.models.resnet import ResNet
 
 from dynaclr.config.patches import channels_difference
 from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.config.transfer_checks import checkpoint_sampling_problems
-from dynaclr.contrastive.encoder import ContrastiveEncoder, WeightsLayoutError
+from dynaclr.contrastive.encoder import ContrastiveEncoder, PretrainedImageInput, WeightsLayoutError
 from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, atomic_output, make_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
 from dynaclr.io.weights import read_weights_file, require_tensors
@@ -79,6 +87,7 @@ __all__ = [
     "ImportModelInputs",
     "ImportModelOutputs",
     "check_imported_sampling",
+    "check_timm_network",
     "check_viscy_backbone",
     "import_model",
     "viscy_encoder_state",
@@ -264,6 +273,155 @@ def _check_all_from_file(
             "holds: they would keep their random initial values; set "
             f"contrastive_models.{model_name}.training.stem: backbone and projection_dim: 0"
         )
+
+
+#: The file timm writes beside a network's weights (``save_for_hf``; a timm repository on the
+#: Hugging Face Hub): the ``architecture`` and the ``pretrained_cfg`` (``tag``, ``mean``, ``std``).
+TIMM_CONFIG_NAME = "config.json"
+
+
+def _timm_config(path: Path) -> tuple[Path, str, dict[str, Any]] | None:
+    """timm's ``config.json`` beside the weights file ``path`` (a downloaded timm repository): its
+    path, ``architecture`` and ``pretrained_cfg``; ``None`` where there is none, or the file beside is
+    not timm's (no ``architecture`` and ``pretrained_cfg``: e.g. a model config of this workflow).
+
+    Raises:
+        ArtifactError: the file beside cannot be read as JSON.
+    """
+    config_path = path.parent / TIMM_CONFIG_NAME
+    if not config_path.is_file():
+        return None
+    try:
+        record = json.loads(config_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ArtifactError(
+            f"{config_path}: expected timm's config of the weights {path.name} beside it (JSON), found a "
+            f"file that cannot be read ({error}); remove it or download it again"
+        ) from None
+    if not isinstance(record, dict):
+        return None
+    architecture, pretrained = record.get("architecture"), record.get("pretrained_cfg")
+    if not isinstance(architecture, str) or not isinstance(pretrained, dict):
+        return None
+    return config_path, architecture, pretrained
+
+
+def _normalisation_text(mean: Any, std: Any) -> str:
+    return f"mean {tuple(round(float(v), 4) for v in mean)}, std {tuple(round(float(v), 4) for v in std)}"
+
+
+def _same_normalisation(first: tuple[Any, Any], second: tuple[Any, Any]) -> bool:
+    return all(
+        len(a) == len(b)
+        and all(math.isclose(float(x), float(y), rel_tol=1e-6) for x, y in zip(a, b, strict=True))
+        for a, b in zip(first, second, strict=True)
+    )
+
+
+def _tags_normalised_otherwise(architecture: str, normalisation: tuple[Any, Any]) -> str:
+    """timm's published tags of ``architecture`` whose mean and std are not ``normalisation``, with
+    their values and those of the others (``""``: every tag normalises as ``normalisation``)."""
+    by_tag = {
+        name: (list(cfg.mean), list(cfg.std))
+        for name, cfg in get_arch_pretrained_cfgs(architecture).items()
+        if cfg.has_weights and cfg.mean is not None and cfg.std is not None  # not 'untrained'
+    }
+    others = {name: value for name, value in by_tag.items() if not _same_normalisation(value, normalisation)}
+    if not others:
+        return ""
+    same = sorted(name for name in by_tag if name not in others)
+    listed = "; ".join(f"{name}: {_normalisation_text(*value)}" for name, value in sorted(others.items()))
+    return f"{listed}; {_normalisation_text(*normalisation)} for {same}"
+
+
+def check_timm_network(
+    encoder: ContrastiveEncoder, path: Path, model_name: str, *, imported_copy: bool = False
+) -> str | None:
+    """Refuse a timm weights file whose network or normalisation cannot be the backbone's.
+
+    A weights file records no architecture: timm variants of identical tensor names and shapes
+    (``resnet18`` and ``resnetblur18``; ``resnet50``, ``resnetaa50`` and ``resnetblur50``; the ``d``
+    variants alike) read each other's files strictly and compute other features. timm's
+    ``config.json`` beside the file (a downloaded timm repository) records the ``architecture`` and
+    the weights' ``pretrained_cfg``: another architecture is refused, and with ``stem: backbone``
+    another ``mean`` / ``std`` than the backbone name's (name the weights' tag). With it or without
+    it (the ``model.ckpt`` written would not say), a
+    ``stem: backbone`` name without a tag whose architecture's pretrained tags normalise otherwise
+    (``resnet18d``: ImageNet's, or 0.5 for ``ra4_e3600_r224_in1k``; ``convnext_base``: ImageNet's,
+    or OpenAI CLIP's for ``clip_*``) is refused: the name's default tag would normalise the input.
+    ``imported_copy``: ``path`` is a ``model.ckpt`` an earlier version imported from a timm file
+    without this check (rule ``import_model`` reading it again, and rule ``embed``, check its name).
+
+    Returns:
+        The ``config.json`` compared, ``None`` where there was none.
+
+    Raises:
+        ArtifactError: naming the file, ``contrastive_models.<model>.training.backbone`` and both values.
+    """
+    key = f"contrastive_models.{model_name}.training.backbone"
+    architecture, tag = split_model_name_tag(encoder.backbone_name)
+    normalisation: tuple[Any, Any] | None = None
+    if isinstance(encoder.input_stem, PretrainedImageInput):
+        normalisation = (
+            encoder.input_stem.mean.flatten().tolist(),
+            encoder.input_stem.std.flatten().tolist(),
+        )
+    found = None if imported_copy else _timm_config(path)
+    if found is not None:
+        config_path, their_architecture, pretrained = found
+        # the name timm gives the weights where their tag is one of its published tags, else the architecture
+        their_name = f"{their_architecture}.{pretrained.get('tag')}"
+        published = get_arch_pretrained_cfgs(their_architecture).get(their_name)
+        if published is None or not published.has_weights:  # e.g. 'untrained', a network of no weights
+            their_name = their_architecture
+        if their_architecture != architecture:
+            raise ArtifactError(
+                f"{path}: expected the weights of {key} {encoder.backbone_name!r}, found those of "
+                f"{their_architecture!r} (the architecture {config_path} records): timm networks of the "
+                "same tensor names and shapes read each other's weights and compute other features; set "
+                f"{key}: {their_name}"
+            )
+        mean, std = pretrained.get("mean"), pretrained.get("std")
+        if (
+            normalisation is not None
+            and isinstance(mean, list)
+            and isinstance(std, list)
+            and not _same_normalisation(normalisation, (mean, std))
+        ):
+            raise ArtifactError(
+                f"{path}: expected weights normalised as {key} {encoder.backbone_name!r} normalises its "
+                f"input ({_normalisation_text(*normalisation)}), found weights of {their_name!r} "
+                f"({_normalisation_text(mean, std)}, as {config_path} records): the network would see "
+                f"inputs of another scale; set {key}: {their_name}"
+            )
+        if normalisation is not None and not tag and _tags_normalised_otherwise(architecture, normalisation):
+            raise ArtifactError(
+                f"{path}: expected {key} to name the weights' pretrained tag, found "
+                f"{encoder.backbone_name!r}, whose tags normalise their input otherwise "
+                f"({_tags_normalised_otherwise(architecture, normalisation)}): a model.ckpt of the name "
+                f"alone could not tell which it holds; set {key}: {their_name} (as {config_path} records)"
+            )
+        return str(config_path)
+    if normalisation is None or tag:
+        return None
+    listed = _tags_normalised_otherwise(architecture, normalisation)
+    if listed:
+        what = (
+            "a model.ckpt imported from a timm file by an earlier version:" if imported_copy else "the file"
+        )
+        fix = (
+            "(rule import_model then reads the timm file again)"
+            if imported_copy
+            else f"or keep timm's {TIMM_CONFIG_NAME} beside the file"
+        )
+        raise ArtifactError(
+            f"{path}: expected {key} to name the weights' pretrained tag, found {encoder.backbone_name!r}, "
+            f"whose pretrained weights normalise their input otherwise by tag ({listed}) and {what} does "
+            f"not say which it holds: the input would be normalised with the default tag's; set {key} to "
+            f"the name and tag of the weights (e.g. {sorted(get_arch_pretrained_cfgs(architecture))[0]!r}) "
+            f"{fix}"
+        )
+    return None
 
 
 def _check_finite(encoder: ContrastiveEncoder, path: Path, fmt: str) -> None:
@@ -610,6 +768,8 @@ def import_model(
     if trained is not None:
         if trained.imported_format == "viscy":  # a VisCy import of an earlier version, imported again
             check_viscy_backbone(encoder, source, model_name, imported_copy=True)
+        if trained.imported_format == "timm":  # a timm import of an earlier version: its name unchecked
+            check_timm_network(encoder, source, model_name, imported_copy=True)
         verified = trained.input_channels is not None and trained.input_channels_verified
         state = trained.encoder_state
         inputs_recorded = [(source, trained.provenance)]
@@ -642,6 +802,9 @@ def import_model(
                 f"{err}; set contrastive_models.{model_name}.training.backbone to the network the file holds"
             ) from None
         _check_all_from_file(encoder, weights_read, source, model_name)
+        timm_config = check_timm_network(encoder, source, model_name)
+        if timm_config is not None:
+            weights_read["timm_config"] = timm_config  # the architecture and normalisation compared
         state = encoder.state_dict()
         inputs_recorded = [source]
     else:

@@ -332,9 +332,11 @@ def resume_identity(
     store: PatchStore | Sequence[PatchStore],
     datasets: Sequence[str] = (),
     world_size: int = 1,
+    numerics: tuple[str, str] = ("cpu", "32-true"),
 ) -> dict[str, Any]:
     """What a resumable checkpoint must have been made from: this config, these patch stores, this
-    way of forming epochs (:data:`SAMPLER_VERSION`) and this number of ranks (``world_size``).
+    way of forming epochs (:data:`SAMPLER_VERSION`), this number of ranks (``world_size``) and these
+    numerics (``numerics``: the accelerator and Lightning precision of :func:`_launch_settings`).
 
     An epoch holds ``1 / world_size`` as many steps on ``world_size`` ranks (a global batch is
     ``batch_size x world_size`` anchors), and a resumed run finds its batch in the epoch from the step:
@@ -342,13 +344,21 @@ def resume_identity(
     part of the data), with another global batch and learning-rate schedule. It is not resumed.
     ``world_size`` is recorded when above 1 (an identity of one rank is the one it always was).
 
+    ``accelerator: auto`` trains on a GPU in bfloat16 (``bf16-mixed``, augmenting with CUDA's
+    generator) and on CPU in float32: a run preempted on a GPU node and requeued on a CPU one (or
+    rerun on a laptop) would go on in other numerics and other augmentation draws, and record only
+    the last ones. The numerics are recorded where they are not CPU float32's (the identity of a CPU
+    run is the one it always was): another one is not resumed.
+
     A store is named by its and its index's provenance (config hashes and creation times), so
     a store rebuilt with another normalisation, or rebuilt at all, never resumes an old run. One
     store gives the identity it always had; several give per-store lists (in order) and the
     dataset names (they name the FOVs, so the split), so another list of stores never resumes.
     """
     stores = [store] if isinstance(store, PatchStore) else list(store)
-    ranks = {"world_size": int(world_size)} if world_size > 1 else {}
+    ranks: dict[str, Any] = {"world_size": int(world_size)} if world_size > 1 else {}
+    if tuple(numerics) != ("cpu", "32-true"):
+        ranks["accelerator"], ranks["precision"] = numerics
     if len(stores) == 1:
         only = stores[0]
         return {
@@ -454,6 +464,15 @@ def resumable_checkpoint(path: Path, identity: dict[str, Any]) -> Path | None:
                 f": made on {stored.get('world_size', 1)} rank(s), this run has "
                 f"{identity.get('world_size', 1)}; an epoch holds another number of batches there, so it "
                 "cannot resume at its batch"
+            )
+        made, here = (
+            (record.get("accelerator", "cpu"), record.get("precision", "32-true"))
+            for record in (stored if isinstance(stored, dict) else identity, identity)
+        )
+        if made != here:
+            differs += (
+                f": made on {made[0]} in {made[1]}, this run trains on {here[0]} in {here[1]}; its steps "
+                "would go on in other numerics and augmentation draws"
             )
         logger.warning(
             "%s was made from other inputs or another config (%s); starting from scratch (it will be "
@@ -853,7 +872,13 @@ def _train(
     if timer is not None:
         callbacks.append(timer)
     trainer = _trainer(config, settings, work_dir, callbacks, fast_dev_run)
-    identity.identity = resume_identity(config_json, pooled.stores, pooled.datasets, trainer.world_size)
+    identity.identity = resume_identity(
+        config_json,
+        pooled.stores,
+        pooled.datasets,
+        trainer.world_size,
+        (settings["accelerator"], settings["precision"]),
+    )
     resume = None if fast_dev_run else resumable_checkpoint(last, identity.identity)
     with warnings.catch_warnings():
         # Lightning cannot see that the batch sampler resumes mid-epoch itself (it asks the trainer
