@@ -231,6 +231,46 @@ def test_tau_minutes_is_converted_with_each_stores_interval(stores):
     assert set(alone.index["fov_name"]) == {"A/1/0", "B/1/0"}
 
 
+def test_a_training_runs_set_up_computes_each_indexs_lineage_codes_once(stores, monkeypatch):
+    """lineage_codes (0.4 s per million rows) ran for each store's lineage warning, again for its
+    tau check and again in the training and validation planners: 4 times for one store. Now once per
+    store, once more for a pooled index of several (its FOV names qualified), the planners sharing
+    the pooled index's codes (those lineage_codes gives it: the same pairs)."""
+    import dynaclr.training.data as data_module
+    import dynaclr.training.sampling as sampling_module
+    from dynaclr.training.data import PatchDataModule
+
+    lineage_codes = sampling_module.lineage_codes
+    calls = []
+
+    def counted(index: pd.DataFrame) -> tuple[np.ndarray, int]:
+        calls.append(len(index))
+        return lineage_codes(index)
+
+    for module in (sampling_module, train_module, data_module):
+        monkeypatch.setattr(module, "lineage_codes", counted, raising=False)
+    config = _config(loss="triplet")
+    for names, expected in ((None, 1), (("a", "b"), 3)):
+        calls.clear()
+        chosen = (stores["a"],) if names is None else (stores["a"], stores["b"])
+        pooled = open_training_store(config, _inputs(*chosen, names=names))
+        assert len(calls) == expected, calls  # the stores' warnings and tau checks, the pooled index
+        fovs = [f"{name}:" for name in names] if names else [""]
+        data = PatchDataModule(
+            pooled.zarr_paths,
+            pooled.index,
+            config,
+            pooled.tau_of_rows(),
+            [f"{prefix}B/1/0" for prefix in fovs],
+            [f"{prefix}A/1/0" for prefix in fovs],
+            lineage=pooled.lineage,
+        )
+        data.setup("fit")
+        assert len(calls) == expected, calls  # the planners: none more
+        assert data.train_sampler is not None and data.validation_sampler is not None
+        assert np.array_equal(data.train_sampler.planner.lineage, lineage_codes(pooled.index)[0])
+
+
 def test_default_dataset_names_are_the_recorded_ones_else_store_numbers(stores, tmp_path):
     named = _variant(stores["b"], tmp_path, dataset="plate_b")
     pooled = open_training_store(_config(), _inputs(stores["a"], named))

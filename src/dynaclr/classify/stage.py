@@ -189,10 +189,15 @@ def classify_stage(
     skipped = [task for task in config.tasks if task not in annotated_tasks]
     if skipped:
         logger.warning("%s: no annotations of tasks %s; not classified", annotations_path, skipped)
-    cells = read_cells(embeddings_path)
-    blocks = open_representation(embeddings_path, config.representation)  # a block of rows at a time
+    # the store's provenance read once (above) for every read of it
+    cells = read_cells(embeddings_path, provenance=embeddings_prov)
+    blocks = open_representation(  # a block of rows at a time
+        embeddings_path, config.representation, provenance=embeddings_prov
+    )
     standardization = (
-        read_standardization(embeddings_path) if config.representation in X_REPRESENTATIONS else None
+        read_standardization(embeddings_path, provenance=embeddings_prov)
+        if config.representation in X_REPRESENTATIONS
+        else None
     )
     rows: list[dict[str, Any]] = []
     predictions: list[pd.DataFrame] = []
@@ -537,10 +542,11 @@ def transfer_classifiers_stage(
         raise ValueError(
             f"the classifiers of {sources} hold none of analysis.classification.tasks {list(config.tasks)}"
         )
-    own_scale = read_standardization(inputs.embeddings)
+    # the store's provenance read once (target, above) for every read of it
+    own_scale = read_standardization(inputs.embeddings, provenance=target)
     for source, classifier in applied:
         _check_scale(classifier, files[source], inputs.embeddings, own_scale, source, dataset)
-    cells = read_cells(inputs.embeddings)
+    cells = read_cells(inputs.embeddings, provenance=target)
     outcomes: dict[int, tuple[dict[str, Any] | None, pd.DataFrame]] = {}
     # what each classifier reads: its representation and, where it is X of another dataset's
     # statistics, those (None where the store's own X is on its scale: an encoder's features, or
@@ -556,9 +562,9 @@ def transfer_classifiers_stage(
         chosen = [i for i, found in enumerate(keys) if found == key]
         representation, standardization = key[0], scales[chosen[0]]
         if standardization is None:
-            blocks = open_representation(inputs.embeddings, representation)
+            blocks = open_representation(inputs.embeddings, representation, provenance=target)
         else:  # X of the source: this dataset's raw values z-scored with the source's statistics
-            blocks = open_restandardized(inputs.embeddings, *standardization)
+            blocks = open_restandardized(inputs.embeddings, *standardization, provenance=target)
         logger.info(
             "%d classifiers of %s on %s (%s), %s%s",
             len(chosen),

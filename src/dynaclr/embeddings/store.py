@@ -218,11 +218,23 @@ def read_embeddings_provenance(path: str | Path) -> Provenance:
     return read_zarr_provenance(path, ArtifactKind.EMBEDDINGS)
 
 
+def _checked_store(path: str | Path, provenance: Provenance | None) -> None:
+    """Check that ``path`` is an embeddings store (:func:`read_embeddings_provenance`), unless the
+    caller holds its ``provenance``, read so once for a job that reads the store several ways."""
+    if provenance is None:
+        read_embeddings_provenance(path)
+
+
 def encoded_crop(path: str | Path) -> tuple[int, int] | None:
     """The centre crop ``(h, w)`` an encoder read of every patch of the embeddings store ``path``
     (its provenance's ``resolved_crop_size_yx_px``); ``None`` where none is recorded (a baseline's
     store, or one older than the record)."""
-    recorded = read_embeddings_provenance(path).config.get("resolved_crop_size_yx_px")
+    return _encoded_crop_of(read_embeddings_provenance(path).config)
+
+
+def _encoded_crop_of(config: dict[str, Any]) -> tuple[int, int] | None:
+    """:func:`encoded_crop` of the store's provenance ``config`` already read."""
+    recorded = config.get("resolved_crop_size_yx_px")
     if isinstance(recorded, list) and len(recorded) == 2:
         return int(recorded[0]), int(recorded[1])
     return None
@@ -248,7 +260,7 @@ def viewed_crop(path: str | Path, patches: PatchStore) -> ViewedCrop:
     window_yx_px = (int(patches.array.shape[-2]), int(patches.array.shape[-1]))
     patch_size_yx_px = patches.patch_size_yx_px
     config = read_embeddings_provenance(path).config
-    encoded = encoded_crop(path)
+    encoded = _encoded_crop_of(config)
     if encoded is not None:
         return ViewedCrop(encoded, f"the central {encoded[0]} x {encoded[1]} px the model sees")
     if config.get("kind") == "engineered_features":
@@ -301,12 +313,16 @@ def _check_stored_index(columns: Any, path: str | Path) -> None:
         raise ArtifactError(str(err)) from err
 
 
-def read_cells(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+def read_cells(
+    path: str | Path, columns: Sequence[str] | None = None, *, provenance: Provenance | None = None
+) -> pd.DataFrame:
     """The cells (``obs``) of an embeddings store, read without any of its matrices.
 
     Args:
         path: the embeddings store (its provenance is checked as :func:`read_embeddings` does).
         columns: the ``obs`` columns to read, in this order (default: all of them).
+        provenance: the store's provenance where the caller read it (:func:`read_embeddings_provenance`):
+            not read again.
 
     Returns:
         The columns as :func:`read_embeddings` gives them (strings, not categoricals) with index
@@ -316,7 +332,7 @@ def read_cells(path: str | Path, columns: Sequence[str] | None = None) -> pd.Dat
         ArtifactError: as :func:`read_embeddings`.
         KeyError: a column asked for is not stored.
     """
-    read_embeddings_provenance(path)
+    _checked_store(path, provenance)
     obs = zarr.open_group(str(path), mode="r").get("obs")
     if not isinstance(obs, zarr.Group):
         raise ArtifactError(f"{path}: no obs table; rerun it with `snakemake --forcerun embed`")
@@ -331,18 +347,24 @@ def read_cells(path: str | Path, columns: Sequence[str] | None = None) -> pd.Dat
     return frame
 
 
-def open_representation(path: str | Path, representation: str, block_rows: int | None = None) -> MatrixBlocks:
+def open_representation(
+    path: str | Path,
+    representation: str,
+    block_rows: int | None = None,
+    *,
+    provenance: Provenance | None = None,
+) -> MatrixBlocks:
     """The ``(N, D)`` matrix of ``representation`` of an embeddings store, read a block of rows at a time.
 
     The same matrix as ``representation_matrix(read_embeddings(path), representation)``, left on
     disk: iterating the result reads it one block (a whole number of the array's row chunks, see
-    :class:`MatrixBlocks`) at a time, as float64.
+    :class:`MatrixBlocks`) at a time, as float64. ``provenance``: as :func:`read_cells` takes it.
 
     Raises:
         ArtifactError: as :func:`read_embeddings_provenance`, or the matrix is not a dense array.
         KeyError: as :func:`representation_matrix`.
     """
-    read_embeddings_provenance(path)
+    _checked_store(path, provenance)
     root = zarr.open_group(str(path), mode="r")
     key = _representation_key(
         representation,
@@ -355,17 +377,20 @@ def open_representation(path: str | Path, representation: str, block_rows: int |
     return MatrixBlocks(array, block_rows)
 
 
-def read_standardization(path: str | Path) -> tuple[np.ndarray, np.ndarray] | None:
+def read_standardization(
+    path: str | Path, *, provenance: Provenance | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
     """The ``(E,)`` column mean and population std that z-scored the store's raw values
     (``layers['raw']``) into its ``X`` (``var['raw_mean']``, ``var['raw_std']``): the statistics of
     this dataset's own cells (engineered features). ``None`` where ``X`` is no such copy (no
     ``layers['raw']``: an encoder's features, the same function of a patch whatever the dataset).
+    ``provenance``: as :func:`read_cells` takes it.
 
     Raises:
         ArtifactError: as :func:`read_embeddings_provenance`, or the store has ``layers['raw']``
             without both columns, or their values are not ``E`` finite numbers (a std below 0).
     """
-    read_embeddings_provenance(path)
+    _checked_store(path, provenance)
     root = zarr.open_group(str(path), mode="r")
     raw = _raw_layer(root)
     if raw is None:
@@ -422,7 +447,12 @@ class _Restandardized:
 
 
 def open_restandardized(
-    path: str | Path, mean: np.ndarray, std: np.ndarray, block_rows: int | None = None
+    path: str | Path,
+    mean: np.ndarray,
+    std: np.ndarray,
+    block_rows: int | None = None,
+    *,
+    provenance: Provenance | None = None,
 ) -> MatrixBlocks:
     """The store's raw values (``layers['raw']``) z-scored with ``mean`` and ``std``, the statistics
     of another dataset's cells (0 in a column whose std is 0), read a block of rows at a time: that
@@ -430,12 +460,13 @@ def open_restandardized(
     (:func:`dynaclr.baselines.standardize_with_statistics`), and a classifier fitted on it reads
     this store's cells on that scale. The store's own ``X`` is z-scored with its own statistics: a
     dataset of other proportions (a plate whose cells are all infected) is centred elsewhere.
+    ``provenance``: as :func:`read_cells` takes it.
 
     Raises:
         ArtifactError: as :func:`read_standardization`, or the store has no ``layers['raw']`` (an
             encoder's features), or ``mean`` and ``std`` are not one number per raw column.
     """
-    read_embeddings_provenance(path)
+    _checked_store(path, provenance)
     array = _raw_layer(zarr.open_group(str(path), mode="r"))
     if array is None:
         raise ArtifactError(

@@ -28,6 +28,7 @@ from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_table_pro
 from dynaclr.io.plate import read_fov_record, write_fov_record
 from dynaclr.patches.extract import MOSTLY_PADDED_WARNING_SHARE, SATURATED_WARNING_SHARE
 from dynaclr.qc.import_warnings import NOT_WARNINGS, import_warnings_table
+from dynaclr.tracking.engine import unflagged_frames_without_foreground
 from dynaclr.tracking.importing import (
     PLATE_FRAMES,
     TRACKED_FRAMES,
@@ -216,7 +217,7 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
     if stage == "tracking":
         # frames left out of ultrack's solves (no foreground) for no reason above: signal, but no nucleus
         # above the FOV's threshold; no detection there, so the tracks have gaps (cells lost there)
-        dim = _frames(metrics, "frames_without_foreground", [*dropped, *constant, *noise])
+        dim = unflagged_frames_without_foreground(metrics)
         if dim:
             reasons.append(
                 f"frames {_shown_runs(dim)} without nuclei though not without signal (no nucleus above the "

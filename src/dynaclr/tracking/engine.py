@@ -8,8 +8,9 @@ with CBC by default: open source, bundled with python-mip, no commercial licence
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,14 +63,31 @@ def conform_tracks_table(tracks: pd.DataFrame, is_3d: bool, by: Sequence[str] = 
 def frames_without_foreground(foreground: NDArray) -> list[int]:
     """The frames of ``foreground`` ``(T, ...)`` without any foreground pixel, in order: those
     :func:`solve_frames` leaves out of ultrack's solves (dropped as mostly missing, blank, without
-    signal, or with nuclei too dim for the FOV's threshold), no detection there."""
+    signal, or with nuclei too dim for the FOV's threshold), no detection there. A FOV's maps scan
+    their foreground once (:attr:`dynaclr.tracking.maps.TrackingMaps.frames_without_foreground`)."""
     return [t for t in range(len(foreground)) if not np.asarray(foreground[t]).any()]
 
 
-def solve_frames(foreground: NDArray, max_gap_frames: int) -> list[list[int]]:
-    """The frames of ``foreground`` ``(T, ...)`` each ultrack solve is given, in order: the frames
-    holding any foreground, those separated by at most ``max_gap_frames`` frames without foreground
-    (``tracking.gap_closing.max_gap_frames``) in one solve, as consecutive frames.
+def unflagged_frames_without_foreground(metrics: Mapping[str, Any]) -> list[int]:
+    """A ``tracks_fov`` record's ``frames_without_foreground`` that quality control does not flag
+    otherwise, sorted: not dropped (``dropped_frames``), not constant (``empty_frames``) nor without
+    contrast above the pixel noise (``frames_without_signal``): frames with signal whose nuclei, if
+    any, the FOV's threshold missed (none for a record made before ``frames_without_foreground``).
+    The job's WARNING (:func:`dynaclr.tracking.fov.track_fov`) and the QC table's ``reduced`` reason
+    (:func:`dynaclr.qc.table.qc_row`) both name these."""
+    flagged = {
+        int(t)
+        for key in ("dropped_frames", "empty_frames", "frames_without_signal")
+        for t in metrics.get(key) or ()
+    }
+    return sorted(int(t) for t in metrics.get("frames_without_foreground") or () if int(t) not in flagged)
+
+
+def solve_frames(n_frames: int, left_out: Iterable[int], max_gap_frames: int) -> list[list[int]]:
+    """The frames of a movie of ``n_frames`` frames each ultrack solve is given, in order: the frames
+    holding any foreground (not in ``left_out``: :func:`frames_without_foreground`), those separated
+    by at most ``max_gap_frames`` frames without foreground (``tracking.gap_closing.max_gap_frames``)
+    in one solve, as consecutive frames.
 
     ultrack links segments of consecutive frames only, rewards links and charges a track starting or
     ending away from the movie's first and last frame. A frame without foreground (dropped as mostly
@@ -79,8 +97,8 @@ def solve_frames(foreground: NDArray, max_gap_frames: int) -> list[list[int]]:
     with exit 0. Given without the frames between (a gap gap closing would join), ultrack links across
     them as across one frame, each track keeping its gap (no row there). A longer gap separates
     solves, each with its ends free like the movie's (a solve of one frame: a still image)."""
-    left_out = set(frames_without_foreground(foreground))
-    present = [t for t in range(len(foreground)) if t not in left_out]
+    skipped = set(left_out)
+    present = [t for t in range(n_frames) if t not in skipped]
     solves: list[list[int]] = []
     for t in present:
         if solves and t - solves[-1][-1] - 1 <= max_gap_frames:

@@ -86,13 +86,13 @@ from dynaclr.tracking.engine import (
     conform_tracks_table,
     empty_tracks_table,
     export_label_frames,
-    frames_without_foreground,
     in_movie_frames,
     links_across_gaps,
     run_ultrack,
     solve_frames,
     solve_node_ids,
     track_columns,
+    unflagged_frames_without_foreground,
 )
 from dynaclr.tracking.gaps import close_gaps
 from dynaclr.tracking.maps import TrackingMaps, reduce_z, tracking_maps, z_slices
@@ -439,7 +439,7 @@ def track_fov(
     metrics = {
         **_track_metrics(table, int(reduced.shape[0]), maps, timings),
         "gaps_closed": gaps_closed,
-        "frames_without_foreground": frames_without_foreground(maps.foreground),
+        "frames_without_foreground": maps.frames_without_foreground,
         **missing.metrics(),
         "repeated_frames": list(repeats.frames),
         **nucleus_size_metrics(
@@ -470,22 +470,10 @@ def track_fov(
     return table
 
 
-def unflagged_frames_without_foreground(metrics: Mapping[str, Any]) -> list[int]:
-    """A ``tracks_fov`` record's ``frames_without_foreground`` that quality control does not flag:
-    not dropped (``dropped_frames``), not constant (``empty_frames``) nor without contrast above the
-    pixel noise (``frames_without_signal``): frames with signal whose nuclei, if any, the FOV's
-    threshold missed (none for a record made before ``frames_without_foreground``)."""
-    flagged = {
-        int(t)
-        for key in ("dropped_frames", "empty_frames", "frames_without_signal")
-        for t in metrics.get(key) or ()
-    }
-    return [int(t) for t in metrics.get("frames_without_foreground") or () if int(t) not in flagged]
-
-
 def _warn_unflagged_frames_without_foreground(metrics: Mapping[str, Any], where: str) -> None:
     """WARNING naming the frames without foreground of a FOV where QC flags not every one of them
-    (:func:`unflagged_frames_without_foreground`): no detection there, left out of ultrack's solves."""
+    otherwise (:func:`~dynaclr.tracking.engine.unflagged_frames_without_foreground`): no detection
+    there, left out of ultrack's solves."""
     unflagged = unflagged_frames_without_foreground(metrics)
     if not unflagged:
         return
@@ -591,7 +579,7 @@ def segment_and_track(
     """
     is_3d = config.maps.z_handling == "3d"
     n_t = maps.foreground.shape[0]
-    solves = solve_frames(maps.foreground, config.gap_closing.max_gap_frames)
+    solves = solve_frames(n_t, maps.frames_without_foreground, config.gap_closing.max_gap_frames)
     if not solves:
         logger.warning("%s: no foreground in any frame: 0 tracks (a FOV without nuclei?)", fov_name)
         writer.write_empty_frames()

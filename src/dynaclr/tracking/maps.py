@@ -65,6 +65,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -74,6 +75,7 @@ from skimage.filters import sobel, threshold_otsu
 from dynaclr.config.tracking import TrackingMapsConfig, UltrackSegmentationConfig
 from dynaclr.numerics.missing import fill_missing, missing_mask
 from dynaclr.numerics.saturation import full_scale_plateau
+from dynaclr.tracking.engine import frames_without_foreground
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +99,14 @@ class TrackingMaps:
     noise_only: bool = False
     """No frame has contrast above the pixel noise (at least one judged, none unjudged but for constant
     or missing frames): no foreground."""
+
+    @cached_property
+    def frames_without_foreground(self) -> list[int]:
+        """The frames without any foreground pixel, scanned once per FOV
+        (:func:`~dynaclr.tracking.engine.frames_without_foreground`): the record's
+        ``frames_without_foreground`` and the frames ultrack's solves leave out
+        (:func:`~dynaclr.tracking.engine.solve_frames`)."""
+        return frames_without_foreground(self.foreground)
 
 
 def z_slices(config: TrackingMapsConfig, n_z: int, source: str = "input") -> slice:

@@ -42,7 +42,13 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.contrastive.augment import BatchAugmentation
 from dynaclr.patches.store import PatchRowReader
-from dynaclr.training.sampling import ContrastiveBatchSampler, NoAnchorsError, PairPlanner, Sample
+from dynaclr.training.sampling import (
+    ContrastiveBatchSampler,
+    NoAnchorsError,
+    PairPlanner,
+    Sample,
+    lineage_codes,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -250,7 +256,10 @@ class PatchDataModule(LightningDataModule):
 
     ``index`` is the (pooled) patch index whose rows the dataset reads (for several stores, from
     :func:`~dynaclr.training.sampling.pool_patch_indexes`, FOV names qualified by dataset);
-    ``tau_frames`` is one offset, or one per row of ``index`` (each store's own).
+    ``tau_frames`` is one offset, or one per row of ``index`` (each store's own). ``lineage``: the
+    :func:`~dynaclr.training.sampling.lineage_codes` of ``index`` where the caller holds them
+    (:class:`~dynaclr.training.train.TrainingStores`), else computed once for the training and
+    validation planners.
 
     Rank and world size are read from the trainer in :meth:`setup`; batch samplers do the DDP
     sharding themselves, so the trainer must run with ``use_distributed_sampler=False``. With
@@ -268,6 +277,7 @@ class PatchDataModule(LightningDataModule):
         validation_fovs: list[str],
         pin_memory: bool = False,
         augmentation: BatchAugmentation | None = None,
+        lineage: np.ndarray | None = None,
     ) -> None:
         super().__init__()
         self.zarr_paths = tuple(Path(path) for path in _zarr_paths(zarr_path))
@@ -278,11 +288,14 @@ class PatchDataModule(LightningDataModule):
         self.validation_fovs = validation_fovs
         self.pin_memory = pin_memory
         self.augmentation = augmentation
+        self.lineage = lineage
         self.train_sampler: ContrastiveBatchSampler | None = None
         self.validation_sampler: ContrastiveBatchSampler | None = None
 
     def _planner(self, fovs: list[str]) -> PairPlanner:
         rows = self.index.loc[self.index["fov_name"].isin(fovs), "row"].to_numpy()
+        if self.lineage is None:
+            self.lineage, _ = lineage_codes(self.index)
         return PairPlanner(
             self.index,
             rows,
@@ -291,6 +304,7 @@ class PatchDataModule(LightningDataModule):
             tolerance_frames=self.config.tau_tolerance_frames,
             with_negatives=self.config.loss == "triplet",
             negative_time=self.config.resolved_negative_time,
+            lineage=self.lineage,
         )
 
     def _validation_batch_size(self, planner: PairPlanner, world_size: int) -> int:

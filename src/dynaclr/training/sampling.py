@@ -320,6 +320,8 @@ class PairPlanner:
         negative_time: ``cell_aware`` and ``time_aware``: a negative is another lineage's patch at
             the positive's time point (``"same"``) or at any time point (``"any"``). ``classical``
             ignores it (any other patch).
+        lineage: ``(N,)`` the :func:`lineage_codes` of ``index`` where the caller holds them (one
+            training run's planners share them: 0.4 s per million rows each); computed otherwise.
 
     Attributes:
         anchors: ``(A,)`` rows usable as anchors (time-aware: those with a positive).
@@ -336,6 +338,7 @@ class PairPlanner:
         tolerance_frames: int = 0,
         with_negatives: bool = False,
         negative_time: NegativeTime = "same",
+        lineage: np.ndarray | None = None,
     ) -> None:
         if negative_time not in ("same", "any"):
             raise ValueError(f"negative_time must be 'same' or 'any', got {negative_time!r}")
@@ -351,7 +354,13 @@ class PairPlanner:
         self.with_negatives = with_negatives
         self.negative_time = negative_time
         self.rows = np.unique(np.asarray(rows, dtype=np.int64))
-        self.lineage, _ = lineage_codes(index)
+        if lineage is None:
+            lineage, _ = lineage_codes(index)
+        elif len(lineage) != len(index):
+            raise ValueError(
+                f"expected {len(index)} lineage codes, one per row of the patch index, got {len(lineage)}"
+            )
+        self.lineage = np.asarray(lineage, dtype=np.int64)
         self.t = index["t"].to_numpy(dtype=np.int64)
         # a negative's "time point": the frame, and with pooled stores the store (frames of two
         # stores of other intervals are other times); one store: the frame itself

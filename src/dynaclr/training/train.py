@@ -125,24 +125,32 @@ def check_backbone(name: str) -> None:
     )
 
 
-def check_tau_fits(index: pd.DataFrame, tau_frames: int, tolerance_frames: int, where: str | Path) -> None:
+def check_tau_fits(
+    index: pd.DataFrame,
+    tau_frames: int,
+    tolerance_frames: int,
+    where: str | Path,
+    lineage: np.ndarray | None = None,
+) -> None:
     """Fail when ``tau`` (minus its tolerance) is longer than every lineage's span in ``index``.
 
     Such a ``tau`` leaves no time-aware anchor: no cell is seen ``tau`` frames after itself.
+    ``lineage``: the :func:`~dynaclr.training.sampling.lineage_codes` of ``index`` where the caller
+    holds them (computed otherwise).
     """
     if tau_frames < 1 or index.empty:
         return
-    codes, _ = lineage_codes(index)  # lineage_id groups joined through parent links, as sampling joins them
+    # lineage_id groups joined through parent links, as sampling joins them
+    codes = lineage_codes(index)[0] if lineage is None else lineage
     spans = index["t"].groupby(codes).agg(lambda t: int(t.max() - t.min()))
     longest = int(spans.max())
     if tau_frames - tolerance_frames > longest:
         first = index.iloc[int(np.flatnonzero(codes == spans.idxmax())[0])]
-        lineage = (first["fov_name"], first["lineage_id"])
         raise ValueError(
             f"{where}: tau = {tau_frames} frames (± tau_tolerance_frames={tolerance_frames}) is longer than "
             f"every lineage: expected a lineage spanning at least {tau_frames - tolerance_frames} frames, "
-            f"the longest (FOV {lineage[0]}, lineage {lineage[1]}) spans {longest}; use tau_frames <= "
-            f"{longest + tolerance_frames} (or a smaller tau_minutes)"
+            f"the longest (FOV {first['fov_name']}, lineage {first['lineage_id']}) spans {longest}; use "
+            f"tau_frames <= {longest + tolerance_frames} (or a smaller tau_minutes)"
         )
 
 
@@ -583,12 +591,15 @@ class TrainingStores:
         index: the pooled index (:func:`~dynaclr.training.sampling.pool_patch_indexes`): rows
             numbered across the stores, ``store`` and ``store_row`` columns, FOV names qualified
             by dataset when there are several stores.
+        lineage: the :func:`~dynaclr.training.sampling.lineage_codes` of ``index`` ``(N,)``, computed
+            once for the run (a single store's are its own index's) and given to its planners.
     """
 
     stores: list[PatchStore]
     datasets: list[str]
     tau_frames: list[int]
     index: pd.DataFrame
+    lineage: np.ndarray
 
     @property
     def zarr_paths(self) -> tuple[Path, ...]:
@@ -684,20 +695,27 @@ def open_training_store(config: ContrastiveModelConfig, inputs: TrainInputs) -> 
     datasets = _dataset_names(inputs, stores)
     tau_frames = []
     for store in stores:
-        _warn_lineages_joined(store)
+        lineage, disagreeing = lineage_codes(store.index)  # once per store: the warning and tau's check
+        _warn_lineages_joined(store, disagreeing)
         tau = resolve_tau_frames(config, _time_interval(store), store.zarr_path if len(stores) > 1 else None)
-        check_tau_fits(store.index, tau, config.tau_tolerance_frames, store.parquet_path)
+        check_tau_fits(store.index, tau, config.tau_tolerance_frames, store.parquet_path, lineage=lineage)
         tau_frames.append(tau)
     if len(set(tau_frames)) > 1:
         logger.info("tau per dataset (frames): %s", dict(zip(datasets, tau_frames, strict=True)))
     index = pool_patch_indexes([store.index for store in stores], datasets)
-    return TrainingStores(stores=stores, datasets=datasets, tau_frames=tau_frames, index=index)
+    if len(stores) > 1:  # FOV names qualified by dataset: the pooled index's own (one store: its own)
+        lineage, _ = lineage_codes(index)
+    return TrainingStores(
+        stores=stores, datasets=datasets, tau_frames=tau_frames, index=index, lineage=lineage
+    )
 
 
-def _warn_lineages_joined(store: PatchStore) -> None:
+def _warn_lineages_joined(store: PatchStore, disagreeing: int | None = None) -> None:
     """Warn, naming the index, where its ``lineage_id`` does not follow ``parent_track_id``: training
-    joins those lineages (:func:`~dynaclr.training.sampling.lineage_codes`)."""
-    _, disagreeing = lineage_codes(store.index)
+    joins those lineages (:func:`~dynaclr.training.sampling.lineage_codes`, which counts the
+    ``disagreeing`` tracks; computed here where the caller does not hold the count)."""
+    if disagreeing is None:
+        _, disagreeing = lineage_codes(store.index)
     if disagreeing and _global_rank_zero():
         logger.warning(
             "%s: the lineage_id of %d track(s) is not that of their parent track (expected a daughter in "
@@ -838,6 +856,7 @@ def _train(
         augmentation=BatchAugmentation(config.augmentation, output_size_yx=(final_size, final_size))
         if augment_in == "workers"
         else None,
+        lineage=pooled.lineage,
     )
     logger.info(
         "augmenting batches %s",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from dynaclr.io.plate import list_plate_fovs, read_fov_record, write_fov_record
 from dynaclr.numerics.missing import missing_mask
 from dynaclr.numerics.pearson import PearsonAccumulator
 from dynaclr.virtual_stain.plates import (
-    check_fov_records,
+    checked_fov_records,
     plate_channel,
     plate_image,
     read_target_plate_provenance,
@@ -56,6 +57,7 @@ __all__ = [
     "fov_correlation",
     "held_out_fovs",
     "records_training_state",
+    "training_state_of_records",
 ]
 
 logger = logging.getLogger(__name__)
@@ -135,10 +137,17 @@ def records_training_state(records: tuple[Path, ...]) -> dict[str, Any]:
     Raises:
         ArtifactError: two records hold different states (FOVs predicted by different models).
     """
+    return training_state_of_records(
+        {path: read_fov_record(path, ArtifactKind.VIRTUAL_STAIN_FOV)[1] for path in records}
+    )
+
+
+def training_state_of_records(metrics: Mapping[Path, dict[str, Any]]) -> dict[str, Any]:
+    """:func:`records_training_state` of the prediction records' ``metrics`` already read (by path)."""
     unknown: dict[str, Any] = dict.fromkeys(TRAINING_STATE_KEYS)
     states: dict[Path, dict[str, Any]] = {}
-    for path in records:
-        recorded = read_fov_record(path, ArtifactKind.VIRTUAL_STAIN_FOV)[1].get(TRAINING_KEY)
+    for path, recorded_metrics in metrics.items():
+        recorded = recorded_metrics.get(TRAINING_KEY)
         if isinstance(recorded, dict):
             states[path] = {key: recorded.get(key) for key in TRAINING_STATE_KEYS}
     distinct = {json.dumps(state, sort_keys=True): path for path, state in states.items()}
@@ -152,10 +161,14 @@ def records_training_state(records: tuple[Path, ...]) -> dict[str, Any]:
 
 
 def held_out_fovs(
-    fov_names: list[str], train_fovs: list[str], records: tuple[Path, ...], target_plate: str | Path
+    fov_names: list[str],
+    train_fovs: list[str],
+    records: Mapping[Path, dict[str, Any]],
+    target_plate: str | Path,
 ) -> dict[str, bool]:
     """Whether each FOV was held out of the model's training: not among ``train_fovs`` (the config's
-    ``train.train_fovs``) nor a FOV whose prediction record states the model was trained on it
+    ``train.train_fovs``) nor a FOV whose prediction record (``records``: each record's metrics by
+    path, :func:`~dynaclr.virtual_stain.plates.checked_fov_records`) states the model was trained on it
     (``trained_on_fov``, :func:`~dynaclr.virtual_stain.transfer.trained_on_fov`: a checkpoint given
     back through ``virtual_stain.checkpoint`` to the plate it was trained on), nor one of the
     checkpoint's training FOVs (the record's ``trained_on``) whose measured nuclei it learnt from
@@ -163,8 +176,7 @@ def held_out_fovs(
     predicted). A FOV whose record does not say (weights from elsewhere, or a record of an older
     dynaclr) and not in ``train_fovs`` is held out, logged at WARNING when no record says."""
     trained: dict[str, bool | None] = {}
-    for path in records:
-        metrics = read_fov_record(path, ArtifactKind.VIRTUAL_STAIN_FOV)[1]
+    for metrics in records.values():
         fov_name, recorded = metrics.get("fov_name"), metrics.get(TRAINED_ON_FOV_KEY)
         if not isinstance(fov_name, str):
             continue
@@ -223,11 +235,12 @@ def evaluate_virtual_stain(
     """
     prediction_path, target_path = inputs.virtual_stain_plate, inputs.plate
     prediction_provenance = read_zarr_provenance(prediction_path, ArtifactKind.VIRTUAL_STAIN_PLATE)
-    check_fov_records(inputs.records, ArtifactKind.VIRTUAL_STAIN_FOV, prediction_provenance)
+    # each FOV's prediction record read once: its provenance, held-out marking and training state
+    records = checked_fov_records(inputs.records, ArtifactKind.VIRTUAL_STAIN_FOV, prediction_provenance)
     target_provenance = read_target_plate_provenance(target_path)
     train_fovs = list(config.train.train_fovs) if config.train is not None else []
     fov_names = list_plate_fovs(prediction_path)
-    held_out = held_out_fovs(fov_names, train_fovs, inputs.records, target_path)
+    held_out = held_out_fovs(fov_names, train_fovs, records, target_path)
     rows = []
     with (
         open_ome_zarr(prediction_path, layout="hcs", mode="r") as prediction_plate,
@@ -255,7 +268,7 @@ def evaluate_virtual_stain(
                     "n_voxels": total.n,
                 }
             )
-    training = records_training_state(inputs.records)
+    training = training_state_of_records(records)
     table = pd.DataFrame(rows, columns=list(EVALUATION_COLUMNS[:6]))
     for column, key in zip(EVALUATION_COLUMNS[6:], TRAINING_STATE_KEYS, strict=True):
         table[column] = training[key]  # the same on every row; None (unknown) is written empty

@@ -47,6 +47,7 @@ __all__ = [
     "VirtualStainPlateOutputs",
     "channel_index",
     "check_fov_records",
+    "checked_fov_records",
     "create_virtual_stain_plate",
     "fov_normalization",
     "plate_channel",
@@ -116,6 +117,14 @@ def check_fov_records(
     plate's config. ``plate`` as another record states it without a config hash (it listed the plate
     as one of your own, no record) beside per-FOV records is refused: the records could not be
     compared, and a plate of your own has none."""
+    checked_fov_records(records, kind, plate)
+
+
+def checked_fov_records(
+    records: tuple[Path, ...], kind: ArtifactKind, plate: Provenance | InputRecord | None
+) -> dict[Path, dict[str, Any]]:
+    """The metrics of each per-FOV record, by path, each read once and checked as
+    :func:`check_fov_records` checks them (for a stage that reads the records' metrics too)."""
     if isinstance(plate, InputRecord) and plate.config_hash is None and records:
         raise ArtifactError(
             f"{records[0]}: a per-FOV record ({kind}) of {plate.path}, which the record of the plate made "
@@ -123,13 +132,15 @@ def check_fov_records(
             f"per-FOV records of it, found {len(records)}; rerun the rule that made the plate made from "
             "it (`snakemake --forcerun virtual_stain_plate` for a prediction plate)"
         )
+    metrics: dict[Path, dict[str, Any]] = {}
     for record in records:
-        provenance, _ = read_fov_record(record, kind)
+        provenance, metrics[Path(record)] = read_fov_record(record, kind)
         if plate is not None and provenance.config_hash != plate.config_hash:
             raise ArtifactError(
                 f"{record}: made with config hash {provenance.config_hash}, the plate it fills was made "
                 f"with {plate.config_hash}; rerun it with `snakemake --forcerun {provenance.stage}`"
             )
+    return metrics
 
 
 def plate_image(plate: Any, fov_name: str, plate_path: str | Path) -> Any:
