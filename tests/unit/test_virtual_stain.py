@@ -1219,6 +1219,54 @@ def test_a_checkpoint_whose_weights_hold_nan_is_refused_at_the_first_frame(
     assert not (tmp_path / "r.json").exists()
 
 
+def test_an_over_exposed_frame_of_an_integer_input_is_named_and_marked_reduced(
+    plate: dict[str, Path], trained: dict[str, Any], tmp_path: Path, caplog
+) -> None:
+    """``phase: null`` on an integer label-free channel (16-bit counts) whose frame 2 is over-exposed (its
+    brightest 30 % clipped at 65535): predicted with exit 0, QC 'ok', though that frame, read for the
+    FOV's normalisation, scaled it 4.4 times and changed every frame's prediction. The frame is named in
+    a WARNING (saying it was read for the normalisation) and the record (``saturated_frames``), and the
+    QC table marks the FOV reduced; the intact counts list none."""
+    from dynaclr.io import ArtifactKind
+    from dynaclr.qc import qc_row
+
+    config, fov_name = trained["config"], "A/1/1"
+    geometry = read_plate_geometry(plate["phase"])
+    with open_ome_zarr(plate["phase"], layout="hcs", mode="r") as phase:
+        values = np.asarray(phase[fov_name]["0"][:], dtype=np.float64)
+    counts = 1000.0 + (values - values.min()) * (20000.0 / np.ptp(values))
+    intact = np.rint(counts).astype(np.uint16)
+    counts[2] = np.where(counts[2] >= np.percentile(counts[2], 70), 65535, counts[2])
+    metrics = {}
+    for name, image in (("intact", intact), ("over_exposed", np.rint(counts).astype(np.uint16))):
+        path = tmp_path / f"{name}.zarr"
+        with open_ome_zarr(
+            path, layout="hcs", mode="w", channel_names=["Phase3D"], version=OME_ZARR_VERSION
+        ) as own:
+            own.create_position(*split_fov_name(fov_name)).create_image(
+                "0",
+                image,
+                transform=scale_transform(
+                    geometry.time_interval_s, geometry.z_step_um, geometry.pixel_size_um
+                ),
+            )
+        create_plate(config, path, tmp_path / f"{name}_vs.zarr")
+        with caplog.at_level("WARNING", logger="dynaclr.virtual_stain.predict"):
+            record = tmp_path / f"{name}.json"
+            predict(config, path, trained["checkpoint"], tmp_path / f"{name}_vs.zarr", record, fov_name)
+        metrics[name] = read_fov_record(record, "virtual_stain_fov")[1]
+    assert metrics["intact"]["saturated_frames"] == [] and metrics["over_exposed"]["saturated_frames"] == [2]
+    assert f"FOV {fov_name} channel 'Phase3D': frame(s) [2] have more than 1% of their voxels" in caplog.text
+    assert "frames [2] are among those the FOV's normalisation statistics were read from" in caplog.text
+    rows = {
+        name: qc_row(ArtifactKind.VIRTUAL_STAIN_FOV, tmp_path / f"{name}.json", found, "virtual_stain")
+        for name, found in metrics.items()
+    }
+    assert rows["intact"]["status"] == "ok"
+    assert rows["over_exposed"]["status"] == "reduced"
+    assert rows["over_exposed"]["reason"] == "frames [2] over-exposed (input saturated)"
+
+
 def test_training_never_samples_a_mostly_missing_frame(
     phase_with_holes: Path, plate: dict[str, Path], caplog
 ) -> None:

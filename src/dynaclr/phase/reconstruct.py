@@ -72,7 +72,7 @@ from dynaclr.numerics.repeats import (
     warn_constant,
     warn_repeated,
 )
-from dynaclr.numerics.saturation import full_scale_plateau
+from dynaclr.numerics.saturation import MAX_SATURATED_SHARE, saturated_frame
 from dynaclr.phase.transfer_function import (
     TransferFunction,
     central_slice,
@@ -113,15 +113,6 @@ MAX_NON_POSITIVE_SHARE = 0.25
 #: floats: a stitched plate's zero padding, dead pixels) are not the dark level: they are filled
 #: before (:func:`fill_unmeasured_brightfield`) and never reach this check.
 DARKEST_PERCENTILE = 0.1
-
-#: Share of a brightfield stack's voxels at a camera's full scale (the stack's maximum at one of
-#: :data:`~dynaclr.numerics.saturation.CAMERA_FULL_SCALES`: 255, 4095 for a 12-bit camera whatever
-#: the integer type storing it, 65535, ...) above which the frame is called saturated
-#: (over-exposed): the clipped intensities carry no phase, and the phase there is
-#: reduced, not dropped. On the simulated 8-bit brightfield of a 75 x 133 px FOV, the phase's Pearson
-#: r with the unsaturated reconstruction was 0.99 with 2.7 % of the voxels saturated, 0.91 with 31 %,
-#: 0.75 with 89 % and 0.49 with 99 % (r with the true phase 0.71, 0.64, 0.49, 0.26), each exit 0.
-MAX_SATURATED_SHARE = 0.01
 
 #: Median, over a FOV's reconstructed frames, of the skewness of the projected phase
 #: (:class:`SignCheck`) below which the FOV's phase is taken for sign-inverted: cells darker than the
@@ -765,15 +756,13 @@ class ReconstructionTotals:
         frame, whose record lists its drop reason only) is saturated where its stack ``counts``'s
         maximum is a camera's full scale
         (:func:`~dynaclr.numerics.saturation.full_scale_plateau`: 4095 for a 12-bit camera stored
-        in uint16, not only the type's 65535) and holds more than :data:`MAX_SATURATED_SHARE` of the
-        stack's voxels; its voxels there are counted. Missing voxels never count; a float plate of
-        counts saturates at the same values."""
-        plateau = full_scale_plateau(counts)
-        if plateau is None:
-            return
-        top, at_maximum = plateau
-        n_at_maximum = int(np.count_nonzero(at_maximum))
-        if n_at_maximum > MAX_SATURATED_SHARE * counts.size:
+        in uint16, not only the type's 65535) and holds more than
+        :data:`~dynaclr.numerics.saturation.MAX_SATURATED_SHARE` of the stack's voxels
+        (:func:`~dynaclr.numerics.saturation.saturated_frame`); its voxels there are counted. Missing
+        voxels never count; a float plate of counts saturates at the same values."""
+        saturated = saturated_frame(counts)
+        if saturated is not None:
+            top, n_at_maximum = saturated
             self.saturated_voxels += n_at_maximum
             self.saturated_frames.append(int(t))
             self.full_scales.add(top)

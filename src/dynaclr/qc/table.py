@@ -199,7 +199,9 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
         reasons.append(f"frames {blank} dropped (constant input frame: every voxel one value, no signal)")
     saturated = _frames(metrics, "saturated_frames", dropped)
     if saturated:
-        reasons.append(f"frames {saturated} over-exposed (brightfield saturated)")
+        reasons.append(
+            f"frames {saturated} over-exposed ({'brightfield' if stage == 'phase' else 'input'} saturated)"
+        )
     with_constant_slices = _frames(metrics, CONSTANT_SLICES_KEY, dropped)
     if with_constant_slices:
         reasons.append(

@@ -39,8 +39,9 @@ from dynaclr.io.display import write_display_metadata
 from dynaclr.io.plate import open_plate_position, planned_root_of, write_fov_record
 from dynaclr.numerics.device import resolve_device
 from dynaclr.numerics.missing import MissingTally, fill_missing
-from dynaclr.numerics.normalization import ChannelStatistics
+from dynaclr.numerics.normalization import ChannelStatistics, sample_frames
 from dynaclr.numerics.repeats import CONSTANT_FRAMES_KEY, RepeatedFrames, is_constant, warn_constant
+from dynaclr.numerics.saturation import MAX_SATURATED_SHARE, saturated_frame
 from dynaclr.virtual_stain.checkpoint import TRAINING_KEY, load_trained_network
 from dynaclr.virtual_stain.network import VirtualStainUNet
 from dynaclr.virtual_stain.plates import (
@@ -167,12 +168,15 @@ def normalised_phase_stacks(
     fov_name: str,
     repeats: RepeatedFrames,
     constant: list[int],
+    saturated: list[int],
 ) -> Iterator[np.ndarray | None]:
     """Each frame's normalised phase stack ``(Z, Y, X)`` of a ``(T, C, Z, Y, X)`` array, missing voxels
     0, or ``None`` for a dropped frame: mostly missing (``tally`` counts them and fails a FOV mostly
     missing) or constant (:func:`~dynaclr.numerics.repeats.is_constant`: no phase to predict from,
     appended to ``constant``); ``repeats`` lists the frames repeating the frame before (a dropped or
-    constant one not listed)."""
+    constant one not listed), ``saturated`` the predicted frames over-exposed
+    (:func:`~dynaclr.numerics.saturation.saturated_frame`: an integer label-free channel clipped at a
+    camera's full scale)."""
     frames = tqdm(range(phase.shape[0]), desc=f"virtual stain {fov_name}", unit="frame", mininterval=2.0)
     for t in frames:
         stack = read_block(phase, (t, channel), store=store, fov_name=fov_name)
@@ -181,8 +185,32 @@ def normalised_phase_stacks(
         if not dropped and is_constant(stack):
             constant.append(int(t))
             dropped = True
+        elif not dropped and saturated_frame(stack) is not None:
+            saturated.append(int(t))
         yield None if dropped else fill_missing(normalization.apply(stack), 0.0)
     tally.check_fov()
+
+
+def _warn_saturated(where: str, frames: list[int], normalization_frames: list[int]) -> None:
+    """Log at WARNING the predicted ``frames`` over-exposed, naming ``where`` and those of them the FOV's
+    normalisation statistics read (``normalization_frames``): a plateau there shifts the FOV's centre and
+    scale, so every frame's prediction changes (a frame 30 % at 65535 read for them left r 0.57-0.68 with
+    the prediction of the intact FOV, in every frame)."""
+    if not frames:
+        return
+    read = sorted(set(frames) & set(normalization_frames))
+    logger.warning(
+        "%s: frame(s) %s have more than %g%% of their voxels at a camera's full scale (over-exposed): "
+        "predicted, but reduced there%s (listed as saturated_frames in the FOV's record and the "
+        "QC table); lower the exposure",
+        where,
+        frames[:10],
+        100.0 * MAX_SATURATED_SHARE,
+        f", and frames {read} are among those the FOV's normalisation statistics were read from "
+        "(virtual_stain.normalization_frames): every frame's prediction is affected"
+        if read
+        else "",
+    )
 
 
 class PredictVirtualStainInputs(StageFiles):
@@ -286,7 +314,7 @@ def predict_fov(
             phase, phase_c, "zscore", config.normalization_frames, where, store=phase_path, fov_name=fov_name
         )
         tally = MissingTally(where, expected_voxels=int(np.prod(phase.shape[:1] + phase.shape[2:])))
-        repeats, constant = RepeatedFrames(), list[int]()
+        repeats, constant, saturated = RepeatedFrames(), list[int](), list[int]()
         stacks = normalised_phase_stacks(
             phase,
             phase_c,
@@ -296,12 +324,14 @@ def predict_fov(
             fov_name=fov_name,
             repeats=repeats,
             constant=constant,
+            saturated=saturated,
         )
         predict_frames(
             network, stacks, output, config.predict, device, where=where, weights=inputs.checkpoint
         )
         repeats.report(where, "each is predicted as a new time point")
         warn_constant(where, constant, "predicted as NaN (the stages reading the prediction drop them too)")
+        _warn_saturated(where, saturated, sample_frames(int(phase.shape[0]), config.normalization_frames))
         write_display_metadata(output_position)
     seconds, n_frames = time.perf_counter() - start, int(phase.shape[0])
     metrics = {
@@ -316,6 +346,7 @@ def predict_fov(
         **tally.metrics(),
         "dropped_frames": sorted([*tally.dropped_frames, *constant]),
         CONSTANT_FRAMES_KEY: list(constant),
+        "saturated_frames": list(saturated),
         "repeated_frames": list(repeats.frames),
         # whether the model learnt from this FOV (None: unknown), which the evaluation's held_out follows
         TRAINED_ON_FOV_KEY: trained_on_fov(training_input, phase_path, fov_name),
