@@ -1635,3 +1635,59 @@ def test_the_repeat_digest_is_equal_exactly_where_the_stacks_are_equal() -> None
     changed[1, 2, 3] += 1
     assert stack_digest(changed) != stack_digest(counts)
     assert stack_digest(counts.reshape(4, 3, 2)) != stack_digest(counts)
+
+
+# --- constant (blank) brightfield stacks and z slices -------------------------------------------
+
+
+@pytest.mark.parametrize("blank", ["constant", "saturated"])
+def test_a_constant_brightfield_stack_is_dropped_as_nan_named_and_marked_reduced(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], caplog, blank: str
+):
+    """A 16-bit brightfield frame whose every voxel holds one value above the dark level (a blank frame
+    an exporter wrote, 5000 counts; or every voxel at the camera's full scale) has no modulation: it was
+    reconstructed into a phase of exactly 0 with exit 0, listed nowhere (the saturated one only as
+    over-exposed, 'reduced'), and virtual staining predicted nuclei from it. It is dropped like a frame
+    without light: NaN, listed as constant_frames and dropped_frames, a WARNING naming the FOV and
+    frame, the QC table giving that reason alone."""
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    counts = _as_16_bit(_first_frames(tiny_plate["plate"])[:, :1], 3000.0)
+    counts[1, 0] = 5000 if blank == "constant" else 65535
+    _, totals = _reconstruct_logged(counts, transfer_function, caplog, "dynaclr")  # frame 1 NaN, checked
+    metrics = totals.metrics("A/1/0", "3d", seconds_total=1.0)
+    assert metrics["dropped_frames"] == [1] and metrics["constant_frames"] == [1]
+    assert metrics["frames_without_brightfield"] == [] and metrics["saturated_frames"] == []
+    assert metrics["frames_with_constant_slices"] == []
+    assert "raw.zarr FOV A/1/0 channel 'BF': frame(s) [1] are constant (every voxel one value" in caplog.text
+    row = qc_row(ArtifactKind.PHASE_FOV, Path("r/A/1/0.json"), metrics, "phase")
+    assert row["status"] == "reduced" and row["dropped_frames"] == "1"
+    assert row["reason"] == "frames [1] dropped (constant input frame: every voxel one value, no signal)"
+
+
+@pytest.mark.parametrize("slice_value", ["zero_under_offset_0", "constant", "nan"])
+def test_a_brightfield_stack_with_a_constant_z_slice_is_named_and_marked_reduced(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], caplog, slice_value: str
+):
+    """One z slice of a brightfield stack that the acquisition did not write (0 under a camera offset of
+    0: not padding, which must be 0 in every slice there; a constant 5000): its phase lost r 0.1 with
+    the intact frame's, exit 0 and QC 'ok'. The frame is reconstructed, named in a WARNING (frames and
+    slice) and the FOV's record (frames_with_constant_slices), and the QC table marks the FOV reduced;
+    a NaN slice, filled with the stack's median, is named so too (beside its filled voxels). The
+    intact frames list nothing."""
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    brightfield = _first_frames(tiny_plate["plate"])[:, :1]
+    config = PhaseConfig()
+    if slice_value == "zero_under_offset_0":
+        brightfield -= 100.0  # the offset subtracted at export
+        config = PhaseConfig(camera_offset_counts=0.0)
+    brightfield[1, 0, 2] = {"zero_under_offset_0": 0.0, "constant": 5000.0, "nan": np.nan}[slice_value]
+    output = np.zeros((3, 1, *brightfield.shape[2:]), np.float32)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.phase.reconstruct"):
+        totals = reconstruct_frames(brightfield, 0, output, transfer_function, config, where="FOV A/1/0")
+    assert np.isfinite(output).all()
+    metrics = totals.metrics("A/1/0", "3d", seconds_total=1.0)
+    assert metrics["frames_with_constant_slices"] == [1] and metrics["dropped_frames"] == []
+    assert "FOV A/1/0: frame(s) [1] hold a constant z slice (z [2] of frame 1" in caplog.text
+    row = qc_row(ArtifactKind.PHASE_FOV, Path("r/A/1/0.json"), metrics, "phase")
+    assert row["status"] == "reduced"
+    assert row["reason"].startswith("frames [1] hold a constant z slice (no brightfield contrast there)")

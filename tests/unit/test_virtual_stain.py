@@ -1163,6 +1163,110 @@ def test_a_phase_frame_repeating_the_one_before_is_named_and_marked_reduced(
     assert row["reason"] == "frames [4] repeat the frame before (a frame written twice?)"
 
 
+@pytest.mark.parametrize("level", [0.0, 3.0])
+def test_a_constant_phase_frame_is_dropped_as_nan_named_and_marked_reduced(
+    plate: dict[str, Path], trained: dict[str, Any], tmp_path: Path, caplog, level: float
+) -> None:
+    """Virtual staining from a phase plate of your own (``phase: null``) whose frame 2 is blank, written
+    as 0 (not NaN) or another constant: it was predicted from nothing (a faint, made-up nuclear image),
+    listed nowhere, QC 'ok', and flagged only downstream by tracking as dim nuclei. It has no phase: it
+    is dropped (NaN in the prediction, so later stages drop it too), listed as constant_frames and
+    dropped_frames in the FOV's record, named in a WARNING with the FOV, and the QC table marks the FOV
+    reduced naming the frame; the other frames are predicted."""
+    from dynaclr.io import ArtifactKind
+    from dynaclr.qc import qc_row
+
+    config, fov_name = trained["config"], "A/1/1"
+    path = tmp_path / "phase.zarr"
+    shutil.copytree(plate["phase"], path)
+    with open_ome_zarr(path, layout="hcs", mode="r+") as phase:
+        image = phase[fov_name]["0"]
+        image[2] = np.full(image.shape[1:], level, np.float32)
+    create_plate(config, path, tmp_path / "vs.zarr")
+    with caplog.at_level("WARNING", logger="dynaclr"):
+        predict(config, path, trained["checkpoint"], tmp_path / "vs.zarr", tmp_path / "r.json", fov_name)
+    _, metrics = read_fov_record(tmp_path / "r.json", "virtual_stain_fov")
+    assert metrics["constant_frames"] == [2] and metrics["dropped_frames"] == [2]
+    assert metrics["repeated_frames"] == [] and metrics["missing_voxels"] == 0
+    assert f"FOV {fov_name} channel 'Phase3D': frame(s) [2] are constant (every voxel" in caplog.text
+    with open_ome_zarr(tmp_path / "vs.zarr", layout="hcs", mode="r") as output:
+        image = np.asarray(output[fov_name]["0"][:])
+    assert np.isnan(image[2]).all() and np.isfinite(np.delete(image, 2, axis=0)).all()
+    row = qc_row(ArtifactKind.VIRTUAL_STAIN_FOV, tmp_path / "r.json", metrics, "virtual_stain")
+    assert row["status"] == "reduced" and row["dropped_frames"] == "2"
+    assert row["reason"] == "frames [2] dropped (constant input frame: every voxel one value, no signal)"
+
+
+def test_a_checkpoint_whose_weights_hold_nan_is_refused_at_the_first_frame(
+    predicted: dict[str, Any], plate: dict[str, Path], trained: dict[str, Any], tmp_path: Path
+) -> None:
+    """Weights holding NaN (a training elsewhere that diverged) predicted NaN in every frame with exit 0
+    and QC 'ok' (tracking then failed each FOV as mostly missing, blaming the acquisition). The first
+    frame's non-finite prediction of a finite input is refused, naming the plate, FOV, frame and
+    weights file; the intact checkpoint predicts finite values (``predicted``)."""
+    config, fov_name = trained["config"], "A/1/1"
+    checkpoint = torch.load(trained["checkpoint"], weights_only=True)
+    weights = checkpoint["state_dict"]
+    key = next(key for key, value in weights.items() if value.is_floating_point() and value.numel() > 1)
+    weights[key].view(-1)[0] = float("nan")
+    torch.save(checkpoint, tmp_path / "diverged.pt")
+    diverged, output = tmp_path / "diverged.pt", tmp_path / "vs.zarr"
+    create_plate(config, plate["phase"], output)
+    refusal = r"FOV A/1/1 channel 'Phase3D' frame t=0: expected a finite"
+    with pytest.raises(ArtifactError, match=refusal) as error:
+        predict(config, plate["phase"], diverged, output, tmp_path / "r.json", fov_name)
+    assert f"weights of {diverged} holding NaN or infinite values" in str(error.value)
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_an_over_exposed_frame_of_an_integer_input_is_named_and_marked_reduced(
+    plate: dict[str, Path], trained: dict[str, Any], tmp_path: Path, caplog
+) -> None:
+    """``phase: null`` on an integer label-free channel (16-bit counts) whose frame 2 is over-exposed (its
+    brightest 30 % clipped at 65535): predicted with exit 0, QC 'ok', though that frame, read for the
+    FOV's normalisation, scaled it 4.4 times and changed every frame's prediction. The frame is named in
+    a WARNING (saying it was read for the normalisation) and the record (``saturated_frames``), and the
+    QC table marks the FOV reduced; the intact counts list none."""
+    from dynaclr.io import ArtifactKind
+    from dynaclr.qc import qc_row
+
+    config, fov_name = trained["config"], "A/1/1"
+    geometry = read_plate_geometry(plate["phase"])
+    with open_ome_zarr(plate["phase"], layout="hcs", mode="r") as phase:
+        values = np.asarray(phase[fov_name]["0"][:], dtype=np.float64)
+    counts = 1000.0 + (values - values.min()) * (20000.0 / np.ptp(values))
+    intact = np.rint(counts).astype(np.uint16)
+    counts[2] = np.where(counts[2] >= np.percentile(counts[2], 70), 65535, counts[2])
+    metrics = {}
+    for name, image in (("intact", intact), ("over_exposed", np.rint(counts).astype(np.uint16))):
+        path = tmp_path / f"{name}.zarr"
+        with open_ome_zarr(
+            path, layout="hcs", mode="w", channel_names=["Phase3D"], version=OME_ZARR_VERSION
+        ) as own:
+            own.create_position(*split_fov_name(fov_name)).create_image(
+                "0",
+                image,
+                transform=scale_transform(
+                    geometry.time_interval_s, geometry.z_step_um, geometry.pixel_size_um
+                ),
+            )
+        create_plate(config, path, tmp_path / f"{name}_vs.zarr")
+        with caplog.at_level("WARNING", logger="dynaclr.virtual_stain.predict"):
+            record = tmp_path / f"{name}.json"
+            predict(config, path, trained["checkpoint"], tmp_path / f"{name}_vs.zarr", record, fov_name)
+        metrics[name] = read_fov_record(record, "virtual_stain_fov")[1]
+    assert metrics["intact"]["saturated_frames"] == [] and metrics["over_exposed"]["saturated_frames"] == [2]
+    assert f"FOV {fov_name} channel 'Phase3D': frame(s) [2] have more than 1% of their voxels" in caplog.text
+    assert "frames [2] are among those the FOV's normalisation statistics were read from" in caplog.text
+    rows = {
+        name: qc_row(ArtifactKind.VIRTUAL_STAIN_FOV, tmp_path / f"{name}.json", found, "virtual_stain")
+        for name, found in metrics.items()
+    }
+    assert rows["intact"]["status"] == "ok"
+    assert rows["over_exposed"]["status"] == "reduced"
+    assert rows["over_exposed"]["reason"] == "frames [2] over-exposed (input saturated)"
+
+
 def test_training_never_samples_a_mostly_missing_frame(
     phase_with_holes: Path, plate: dict[str, Path], caplog
 ) -> None:

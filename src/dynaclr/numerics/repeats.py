@@ -81,6 +81,37 @@ def warn_repeated(where: str, frames: list[int], consequence: str) -> None:
     )
 
 
+#: Record key of the frames of a stage's input whose stack is constant (:func:`is_constant`: every finite
+#: voxel one value, a frame without signal: blank, a shutter that did not open, every voxel saturated)
+#: that the stage dropped for it (also in ``dropped_frames``): phase reconstruction (brightfield) and
+#: virtual staining's prediction (its phase input). The QC table gives them their own reason.
+CONSTANT_FRAMES_KEY = "constant_frames"
+
+#: Record key of phase reconstruction's frames (reconstructed, not dropped) whose brightfield stack holds
+#: a constant z slice (:func:`is_constant` of the slice once its missing voxels and padding are filled: a
+#: slice the acquisition did not write, written as 0 or NaN, or saturated throughout): their phase is
+#: reduced (one zero slice of 5 under a camera offset of 0 left r 0.90 with the intact frame's phase),
+#: the QC table marks the FOV ``reduced``. A camera's noise never gives a constant slice of lit
+#: brightfield. Not looked for in a phase input (a non-negative phase may hold a slice of zeros).
+CONSTANT_SLICES_KEY = "frames_with_constant_slices"
+
+
+def warn_constant(where: str, frames: list[int], consequence: str) -> None:
+    """Log at WARNING, naming ``where``, the constant input ``frames`` (:func:`is_constant`) a stage
+    dropped and ``consequence`` (what it wrote there)."""
+    if not frames:
+        return
+    logger.warning(
+        "%s: frame(s) %s are constant (every voxel one value: no signal, a blank frame, a shutter that "
+        "did not open or every voxel saturated): dropped, %s (listed as %s and dropped_frames in the "
+        "FOV's record and the QC table); check the acquisition's export",
+        where,
+        frames[:10],
+        consequence,
+        CONSTANT_FRAMES_KEY,
+    )
+
+
 def is_constant(stack: np.ndarray) -> bool:
     """Whether the finite voxels of ``stack`` hold one value (or none): an empty frame, which repeats
     an empty one before it without being a frame written twice."""

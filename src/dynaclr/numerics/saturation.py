@@ -3,10 +3,11 @@
 A camera of 8 to 16 bits clips over-exposed pixels at its full scale, ``2**bits - 1`` counts
 (:data:`CAMERA_FULL_SCALES`), whatever integer type stores them: a 12-bit camera's counts in uint16
 saturate at 4095, not at the type's 65535. Such voxels form a plateau at the image's maximum.
-Phase reconstruction (:meth:`dynaclr.phase.reconstruct.ReconstructionTotals.count_maximum`), the
+Phase reconstruction (:meth:`dynaclr.phase.reconstruct.ReconstructionTotals.count_maximum`) and
+virtual staining's prediction (its integer label-free input) with :func:`saturated_frame`, the
 tracking maps (:func:`dynaclr.tracking.maps.saturated_voxels`) and the patches
 (:class:`dynaclr.patches.extract.SaturationCount`) find it with :func:`full_scale_plateau`, each
-deciding how many voxels make it saturation (the three rules and their thresholds side by side:
+deciding how many voxels make it saturation (the rules and their thresholds side by side:
 docs/reliability.md, "Saturation").
 """
 
@@ -31,3 +32,24 @@ def full_scale_plateau(values: NDArray) -> tuple[float, NDArray[np.bool_]] | Non
     if top not in CAMERA_FULL_SCALES:
         return None
     return top, finite & (values == top)
+
+
+#: Share of an input stack's voxels at a camera's full scale above which the frame is called saturated
+#: (over-exposed) by phase reconstruction (its brightfield) and virtual staining's prediction (its
+#: label-free input: an integer channel of the plate with ``phase: null``): :func:`saturated_frame`.
+#: On the simulated 8-bit brightfield of a 75 x 133 px FOV, the phase's Pearson r with the unsaturated
+#: reconstruction was 0.99 with 2.7 % of the voxels saturated, 0.91 with 31 %, 0.75 with 89 % and 0.49
+#: with 99 % (r with the true phase 0.71, 0.64, 0.49, 0.26), each exit 0.
+MAX_SATURATED_SHARE = 0.01
+
+
+def saturated_frame(values: NDArray) -> tuple[float, int] | None:
+    """The camera's full scale and the number of voxels of the stack ``values`` at it, where its maximum
+    is a full scale (:func:`full_scale_plateau`) held by more than :data:`MAX_SATURATED_SHARE` of its
+    voxels (an over-exposed frame); ``None`` otherwise."""
+    plateau = full_scale_plateau(values)
+    if plateau is None:
+        return None
+    top, at_maximum = plateau
+    n_at_maximum = int(np.count_nonzero(at_maximum))
+    return (top, n_at_maximum) if n_at_maximum > MAX_SATURATED_SHARE * values.size else None

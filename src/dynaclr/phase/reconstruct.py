@@ -9,8 +9,11 @@ Missing brightfield voxels (NaN, ±inf) follow :mod:`dynaclr.numerics.missing`: 
 missing is a dropped frame (not reconstructed, written as NaN); below that, the missing voxels take
 the stack's median brightfield before normalisation (their modulation is 0); a FOV mostly missing
 fails. A stack without brightfield intensity (a shutter that did not open:
-:class:`NoBrightfieldIntensityError`) is dropped the same way; a FOV whose frames are mostly dropped
-with at least one of them without intensity (background-subtracted data: every frame) is refused.
+:class:`NoBrightfieldIntensityError`) is dropped the same way, and so is a constant stack (every voxel
+one value once filled, above the dark level: a blank frame an exporter wrote, every voxel saturated;
+:func:`~dynaclr.numerics.repeats.is_constant`), which has no modulation and would be written as a phase
+of exactly 0; a FOV whose frames are mostly dropped with at least one of them without intensity
+(background-subtracted data: every frame) is refused.
 """
 
 from __future__ import annotations
@@ -61,8 +64,15 @@ from dynaclr.numerics.missing import (
     frame_is_dropped,
     missing_mask,
 )
-from dynaclr.numerics.repeats import RepeatedFrames, warn_repeated
-from dynaclr.numerics.saturation import full_scale_plateau
+from dynaclr.numerics.repeats import (
+    CONSTANT_FRAMES_KEY,
+    CONSTANT_SLICES_KEY,
+    RepeatedFrames,
+    is_constant,
+    warn_constant,
+    warn_repeated,
+)
+from dynaclr.numerics.saturation import MAX_SATURATED_SHARE, saturated_frame
 from dynaclr.phase.transfer_function import (
     TransferFunction,
     central_slice,
@@ -103,15 +113,6 @@ MAX_NON_POSITIVE_SHARE = 0.25
 #: floats: a stitched plate's zero padding, dead pixels) are not the dark level: they are filled
 #: before (:func:`fill_unmeasured_brightfield`) and never reach this check.
 DARKEST_PERCENTILE = 0.1
-
-#: Share of a brightfield stack's voxels at a camera's full scale (the stack's maximum at one of
-#: :data:`~dynaclr.numerics.saturation.CAMERA_FULL_SCALES`: 255, 4095 for a 12-bit camera whatever
-#: the integer type storing it, 65535, ...) above which the frame is called saturated
-#: (over-exposed): the clipped intensities carry no phase, and the phase there is
-#: reduced, not dropped. On the simulated 8-bit brightfield of a 75 x 133 px FOV, the phase's Pearson
-#: r with the unsaturated reconstruction was 0.99 with 2.7 % of the voxels saturated, 0.91 with 31 %,
-#: 0.75 with 89 % and 0.49 with 99 % (r with the true phase 0.71, 0.64, 0.49, 0.26), each exit 0.
-MAX_SATURATED_SHARE = 0.01
 
 #: Median, over a FOV's reconstructed frames, of the skewness of the projected phase
 #: (:class:`SignCheck`) below which the FOV's phase is taken for sign-inverted: cells darker than the
@@ -662,7 +663,11 @@ class ReconstructionTotals:
     padding or dead pixels, filled by :func:`fill_unmeasured_brightfield`), and the reconstructed
     frames saturated at a camera's full scale (``saturated_frames``: :meth:`count_maximum`; a dropped
     frame is never listed there, it has no phase) with their voxels there (``saturated_voxels``) and
-    the full scales (``full_scales``), :meth:`SignCheck.skewness` (``sign_skewness``) of the
+    the full scales (``full_scales``), the frames dropped for a constant stack (``constant_frames``:
+    :func:`~dynaclr.numerics.repeats.is_constant` once filled, intensity above the dark level), the
+    reconstructed frames holding a constant z slice with those slices (``frames_with_constant_slices``:
+    :data:`~dynaclr.numerics.repeats.CONSTANT_SLICES_KEY`), :meth:`SignCheck.skewness`
+    (``sign_skewness``) of the
     reconstructed frames it was evaluated on (``sign_frames``: :func:`sign_check_frames`), and the
     reconstructed frames equal voxel for voxel to the frame before (``repeated_frames``: a frame
     written twice, as a camera's noise never repeats)."""
@@ -671,6 +676,8 @@ class ReconstructionTotals:
     n_frames: int = 0
     frames_without_intensity: list[int] = field(default_factory=list)
     first_without_intensity: str = ""
+    constant_frames: list[int] = field(default_factory=list)
+    frames_with_constant_slices: dict[int, list[int]] = field(default_factory=dict)
     seconds_reading: float = 0.0
     seconds_reconstructing: float = 0.0
     seconds_writing: float = 0.0
@@ -733,6 +740,8 @@ class ReconstructionTotals:
             **self.missing.metrics(),
             "dropped_frames": self.dropped_frames(),
             "frames_without_brightfield": list(self.frames_without_intensity),
+            CONSTANT_FRAMES_KEY: list(self.constant_frames),
+            CONSTANT_SLICES_KEY: list(self.frames_with_constant_slices),
             "voxels_at_pixel_type_minimum": self.voxels_at_minimum,
             "saturated_voxels": self.saturated_voxels,
             "saturated_frames": list(self.saturated_frames),
@@ -747,18 +756,40 @@ class ReconstructionTotals:
         frame, whose record lists its drop reason only) is saturated where its stack ``counts``'s
         maximum is a camera's full scale
         (:func:`~dynaclr.numerics.saturation.full_scale_plateau`: 4095 for a 12-bit camera stored
-        in uint16, not only the type's 65535) and holds more than :data:`MAX_SATURATED_SHARE` of the
-        stack's voxels; its voxels there are counted. Missing voxels never count; a float plate of
-        counts saturates at the same values."""
-        plateau = full_scale_plateau(counts)
-        if plateau is None:
-            return
-        top, at_maximum = plateau
-        n_at_maximum = int(np.count_nonzero(at_maximum))
-        if n_at_maximum > MAX_SATURATED_SHARE * counts.size:
+        in uint16, not only the type's 65535) and holds more than
+        :data:`~dynaclr.numerics.saturation.MAX_SATURATED_SHARE` of the stack's voxels
+        (:func:`~dynaclr.numerics.saturation.saturated_frame`); its voxels there are counted. Missing
+        voxels never count; a float plate of counts saturates at the same values."""
+        saturated = saturated_frame(counts)
+        if saturated is not None:
+            top, n_at_maximum = saturated
             self.saturated_voxels += n_at_maximum
             self.saturated_frames.append(int(t))
             self.full_scales.add(top)
+
+    def count_constant_slices(self, t: int, filled_counts: np.ndarray) -> None:
+        """List frame ``t`` (reconstructed) where a z slice of its filled stack ``filled_counts`` is
+        constant (:data:`~dynaclr.numerics.repeats.CONSTANT_SLICES_KEY`)."""
+        slices = [z for z in range(len(filled_counts)) if is_constant(filled_counts[z])]
+        if slices:
+            self.frames_with_constant_slices[int(t)] = slices
+
+    def report_constant_slices(self, where: str) -> None:
+        """Log at WARNING the frames holding a constant z slice (:meth:`count_constant_slices`)."""
+        if not self.frames_with_constant_slices:
+            return
+        frames = list(self.frames_with_constant_slices)
+        logger.warning(
+            "%s: frame(s) %s hold a constant z slice (z %s of frame %d; every voxel of the slice one value "
+            "once filled: a slice the acquisition did not write, or saturated throughout): no brightfield "
+            "contrast there, their phase is reduced (listed as %s in the FOV's record and the QC table); "
+            "check the acquisition's export",
+            where,
+            frames[:10],
+            self.frames_with_constant_slices[frames[0]],
+            frames[0],
+            CONSTANT_SLICES_KEY,
+        )
 
     def report_repeats(self, where: str) -> None:
         """Log at WARNING the frames that repeat the frame before them (``repeated_frames``)."""
@@ -803,8 +834,8 @@ class ReconstructionTotals:
         )
 
     def dropped_frames(self) -> list[int]:
-        """Every dropped frame: mostly missing or without brightfield intensity, in order."""
-        return sorted({*self.missing.dropped_frames, *self.frames_without_intensity})
+        """Every dropped frame: mostly missing, without brightfield intensity or constant, in order."""
+        return sorted({*self.missing.dropped_frames, *self.frames_without_intensity, *self.constant_frames})
 
     def drop_without_intensity(self, t: int, error: NoBrightfieldIntensityError, where: str) -> None:
         """Drop frame ``t`` (no brightfield intensity: ``error``), logged at WARNING naming ``where``."""
@@ -830,7 +861,11 @@ class ReconstructionTotals:
         raise NoBrightfieldIntensityError(
             f"{self.first_without_intensity}. {len(self.frames_without_intensity)} of the FOV's "
             f"{self.n_frames} frames have no brightfield intensity"
-            + (f" and {n_missing} more are mostly missing" if n_missing else "")
+            + (
+                f" and {n_missing} more are mostly missing" + (" or constant" if self.constant_frames else "")
+                if n_missing
+                else ""
+            )
             + f": more than {100.0 * FAIL_FOV_SHARE:.0f}% of its frames would be dropped, so the FOV is "
             "refused",
             self.first_without_intensity,
@@ -855,8 +890,9 @@ def reconstruct_frames(
     ``(T, 1, Z', Y, X)`` array (``Z' = Z`` in 3d mode, 1 in 2d mode): zarr arrays, read and written
     one time point at a time, or numpy arrays. ``description`` labels the progress bar; ``store``
     and ``fov_name`` name the array in a corrupt-chunk error, ``where`` (plate, FOV, channel) in
-    missing-data messages. A mostly missing stack or one without brightfield intensity
-    (:class:`NoBrightfieldIntensityError`) is a dropped frame, written as NaN; a FOV mostly missing
+    missing-data messages. A mostly missing stack, one without brightfield intensity
+    (:class:`NoBrightfieldIntensityError`) or a constant one (every voxel one value once filled: no
+    modulation, a phase of exactly 0) is a dropped frame, written as NaN; a FOV mostly missing
     fails (:mod:`dynaclr.numerics.missing`), and so does one whose frames are mostly dropped with any
     of them without intensity (:meth:`ReconstructionTotals.check_frames_left`). An offset too large
     for ``brightfield``'s integer pixel type is refused before any pixel is read
@@ -885,14 +921,19 @@ def reconstruct_frames(
                 dropped = True
             except ValueError as err:
                 raise ValueError(f"{where} frame t={t}: {err}") from err
-            else:  # a dropped frame has no phase to reduce: it carries its drop reason only
-                totals.count_maximum(t, counts)
-                if repeated:
-                    totals.repeated_frames.append(int(t))
-                if sign_due and t >= sign_due[0]:  # due now, or passed on by dropped frames
-                    totals.sign_skewness.append(sign_check.skewness(filled, phase))
-                    totals.sign_frames.append(int(t))
-                    sign_due = [due for due in sign_due if due > t]
+            else:
+                dropped = is_constant(filled)  # intensity but no modulation: a phase of exactly 0
+                if dropped:
+                    totals.constant_frames.append(int(t))
+                else:  # a dropped frame has no phase to reduce: it carries its drop reason only
+                    totals.count_maximum(t, counts)
+                    totals.count_constant_slices(t, filled)
+                    if repeated:
+                        totals.repeated_frames.append(int(t))
+                    if sign_due and t >= sign_due[0]:  # due now, or passed on by dropped frames
+                        totals.sign_skewness.append(sign_check.skewness(filled, phase))
+                        totals.sign_frames.append(int(t))
+                        sign_due = [due for due in sign_due if due > t]
         if dropped:
             totals.check_frames_left()
             output[t, 0] = np.full(tuple(output.shape[2:]), np.nan, dtype=np.float32)
@@ -909,6 +950,8 @@ def reconstruct_frames(
     totals.missing.check_fov()
     totals.report_minimum(where, np.dtype(brightfield.dtype), float(config.camera_offset_counts))
     totals.report_saturation(where)
+    warn_constant(where, totals.constant_frames, "written as NaN (virtual staining drops them too)")
+    totals.report_constant_slices(where)
     totals.report_repeats(where)
     totals.report_sign(where, config)
     return totals

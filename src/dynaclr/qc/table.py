@@ -26,6 +26,7 @@ import pandas as pd
 
 from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_table_provenance, write_csv
 from dynaclr.io.plate import read_fov_record, write_fov_record
+from dynaclr.numerics.repeats import CONSTANT_FRAMES_KEY, CONSTANT_SLICES_KEY
 from dynaclr.patches.extract import MOSTLY_PADDED_WARNING_SHARE, SATURATED_WARNING_SHARE
 from dynaclr.qc.import_warnings import NOT_WARNINGS, import_warnings_table
 from dynaclr.tracking.engine import unflagged_frames_without_foreground
@@ -80,7 +81,8 @@ QC_COLUMNS: tuple[str, ...] = (
     "reason",
 )
 
-#: ``ok``: nothing left out. ``reduced``: frames dropped, brightfield frames over-exposed, a phase
+#: ``ok``: nothing left out. ``reduced``: frames dropped (a constant input frame too: ``constant_frames``),
+#: brightfield frames over-exposed or holding a constant z slice (``frames_with_constant_slices``), a phase
 #: that looks sign-inverted (``phase_sign_inverted``: z axis reversed), tracking
 #: frames without signal (no nucleus there), tracking frames with signal but no nucleus segmented
 #: (``frames_without_foreground`` neither dropped nor without signal: nuclei below the FOV's threshold),
@@ -188,14 +190,24 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
     record made before saturated_frames left dropped frames out may list it there)."""
     reasons = []
     without_light = sorted(int(t) for t in metrics.get("frames_without_brightfield") or ())
-    mostly_missing = [t for t in dropped if t not in without_light]
+    blank = _frames(metrics, CONSTANT_FRAMES_KEY)
+    mostly_missing = [t for t in dropped if t not in without_light and t not in blank]
     if mostly_missing:
         reasons.append(f"frames {mostly_missing} dropped (more than half their voxels missing)")
     if without_light:
         reasons.append(f"frames {without_light} dropped (no brightfield intensity)")
+    if blank:
+        reasons.append(f"frames {blank} dropped (constant input frame: every voxel one value, no signal)")
     saturated = _frames(metrics, "saturated_frames", dropped)
     if saturated:
-        reasons.append(f"frames {saturated} over-exposed (brightfield saturated)")
+        reasons.append(
+            f"frames {saturated} over-exposed ({'brightfield' if stage == 'phase' else 'input'} saturated)"
+        )
+    with_constant_slices = _frames(metrics, CONSTANT_SLICES_KEY, dropped)
+    if with_constant_slices:
+        reasons.append(
+            f"frames {with_constant_slices} hold a constant z slice (no brightfield contrast there)"
+        )
     repeated = _frames(metrics, "repeated_frames", dropped)
     if repeated:
         reasons.append(f"frames {repeated} repeat the frame before (a frame written twice?)")

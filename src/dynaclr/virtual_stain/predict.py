@@ -14,7 +14,10 @@ nuclei or slabs of another size than it learnt from, warned where the difference
 
 Missing phase voxels (:mod:`dynaclr.numerics.missing`): a frame mostly missing is dropped and
 predicted as NaN (so the stages reading the prediction drop it too); below that, missing voxels
-are 0 after normalisation (the FOV's mean phase); a FOV mostly missing fails.
+are 0 after normalisation (the FOV's mean phase); a FOV mostly missing fails. A constant phase frame
+(:func:`~dynaclr.numerics.repeats.is_constant`: every finite voxel one value, a blank frame written as
+0, not NaN) has no phase: it is dropped the same way (NaN, listed as ``constant_frames`` and
+``dropped_frames``, a WARNING naming the FOV and frames), not predicted from nothing.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ from dynaclr.io.display import write_display_metadata
 from dynaclr.io.plate import open_plate_position, planned_root_of, write_fov_record
 from dynaclr.numerics.device import resolve_device
 from dynaclr.numerics.missing import MissingTally, fill_missing
-from dynaclr.numerics.normalization import ChannelStatistics
-from dynaclr.numerics.repeats import RepeatedFrames
+from dynaclr.numerics.normalization import ChannelStatistics, sample_frames
+from dynaclr.numerics.repeats import CONSTANT_FRAMES_KEY, RepeatedFrames, is_constant, warn_constant
+from dynaclr.numerics.saturation import MAX_SATURATED_SHARE, saturated_frame
 from dynaclr.virtual_stain.checkpoint import TRAINING_KEY, load_trained_network
 from dynaclr.virtual_stain.network import VirtualStainUNet
 from dynaclr.virtual_stain.plates import (
@@ -122,15 +126,36 @@ def predict_frames(
     output: Any,
     predict_config: VirtualStainPredictConfig,
     device: torch.device,
+    *,
+    where: str = "phase input",
+    weights: str | Path = "the network",
 ) -> None:
     """Predict each normalised phase stack ``(Z, Y, X)`` of ``stacks`` (frame ``t`` the ``t``-th) into
     ``output[t, 0]`` of a ``(T, 1, Z, Y, X)`` array (zarr, written one frame at a time, or numpy).
-    A ``None`` stack is a dropped frame: its prediction is NaN."""
+    A ``None`` stack is a dropped frame: its prediction is NaN.
+
+    Raises:
+        ArtifactError: a prediction holds NaN or infinite values (the stacks are finite: missing
+            voxels filled), naming ``where`` (plate, FOV, channel), the frame and ``weights`` (the
+            checkpoint): weights holding NaN or inf, a diverged training; refused at the first such
+            frame, not written as a prediction every later stage drops as missing.
+    """
     for t, stack in enumerate(stacks):
         if stack is None:
             output[t, 0] = np.full(tuple(output.shape[2:]), np.nan, dtype=np.float32)
-        else:
-            output[t, 0] = predict_stack(network, stack, predict_config, device)
+            continue
+        prediction = predict_stack(network, stack, predict_config, device)
+        n_bad = int(np.count_nonzero(~np.isfinite(prediction)))
+        if n_bad:
+            raise ArtifactError(
+                f"{where} frame t={t}: expected a finite prediction of the finite phase input (normalised "
+                f"values up to {float(np.abs(stack).max()):.3g}), found {n_bad} NaN or infinite values of "
+                f"{prediction.size}: weights of {weights} holding NaN or infinite values (a diverged "
+                "training, or weights saved in float16 beyond its range?), or phase values far beyond the "
+                "FOV's normalisation overflowing the network; use weights from before the divergence "
+                "(virtual_stain.checkpoint) or retrain (`snakemake --forcerun train_virtual_stain`)"
+            )
+        output[t, 0] = prediction
 
 
 def normalised_phase_stacks(
@@ -142,18 +167,50 @@ def normalised_phase_stacks(
     store: str | Path,
     fov_name: str,
     repeats: RepeatedFrames,
+    constant: list[int],
+    saturated: list[int],
 ) -> Iterator[np.ndarray | None]:
     """Each frame's normalised phase stack ``(Z, Y, X)`` of a ``(T, C, Z, Y, X)`` array, missing voxels
-    0, or ``None`` for a dropped frame; ``tally`` counts them (and fails a FOV mostly missing),
-    ``repeats`` lists the frames repeating the frame before (a dropped or constant one
-    not listed)."""
+    0, or ``None`` for a dropped frame: mostly missing (``tally`` counts them and fails a FOV mostly
+    missing) or constant (:func:`~dynaclr.numerics.repeats.is_constant`: no phase to predict from,
+    appended to ``constant``); ``repeats`` lists the frames repeating the frame before (a dropped or
+    constant one not listed), ``saturated`` the predicted frames over-exposed
+    (:func:`~dynaclr.numerics.saturation.saturated_frame`: an integer label-free channel clipped at a
+    camera's full scale)."""
     frames = tqdm(range(phase.shape[0]), desc=f"virtual stain {fov_name}", unit="frame", mininterval=2.0)
     for t in frames:
         stack = read_block(phase, (t, channel), store=store, fov_name=fov_name)
         dropped = tally.add(t, stack)
         repeats.add(t, stack, dropped=dropped)
+        if not dropped and is_constant(stack):
+            constant.append(int(t))
+            dropped = True
+        elif not dropped and saturated_frame(stack) is not None:
+            saturated.append(int(t))
         yield None if dropped else fill_missing(normalization.apply(stack), 0.0)
     tally.check_fov()
+
+
+def _warn_saturated(where: str, frames: list[int], normalization_frames: list[int]) -> None:
+    """Log at WARNING the predicted ``frames`` over-exposed, naming ``where`` and those of them the FOV's
+    normalisation statistics read (``normalization_frames``): a plateau there shifts the FOV's centre and
+    scale, so every frame's prediction changes (a frame 30 % at 65535 read for them left r 0.57-0.68 with
+    the prediction of the intact FOV, in every frame)."""
+    if not frames:
+        return
+    read = sorted(set(frames) & set(normalization_frames))
+    logger.warning(
+        "%s: frame(s) %s have more than %g%% of their voxels at a camera's full scale (over-exposed): "
+        "predicted, but reduced there%s (listed as saturated_frames in the FOV's record and the "
+        "QC table); lower the exposure",
+        where,
+        frames[:10],
+        100.0 * MAX_SATURATED_SHARE,
+        f", and frames {read} are among those the FOV's normalisation statistics were read from "
+        "(virtual_stain.normalization_frames): every frame's prediction is affected"
+        if read
+        else "",
+    )
 
 
 class PredictVirtualStainInputs(StageFiles):
@@ -212,7 +269,8 @@ def predict_fov(
         metrics also written to the record: ``fov_name``, ``n_frames``, ``seconds``,
         ``seconds_per_frame``, ``device``, ``tile_size_px``, the phase normalisation
         (``phase_offset``, ``phase_scale``), and the missing voxels and dropped frames
-        (:meth:`~dynaclr.numerics.missing.MissingTally.metrics`), the frames of the phase input
+        (:meth:`~dynaclr.numerics.missing.MissingTally.metrics`; ``dropped_frames`` also holds the
+        constant frames, ``constant_frames``: predicted as NaN), the frames of the phase input
         repeating the frame before (``repeated_frames``: :mod:`dynaclr.numerics.repeats`; with
         ``phase: null`` no other stage compares them), ``trained_on_fov``: whether the model was
         trained on this FOV of this plate (:func:`~dynaclr.virtual_stain.transfer.trained_on_fov`;
@@ -256,12 +314,24 @@ def predict_fov(
             phase, phase_c, "zscore", config.normalization_frames, where, store=phase_path, fov_name=fov_name
         )
         tally = MissingTally(where, expected_voxels=int(np.prod(phase.shape[:1] + phase.shape[2:])))
-        repeats = RepeatedFrames()
+        repeats, constant, saturated = RepeatedFrames(), list[int](), list[int]()
         stacks = normalised_phase_stacks(
-            phase, phase_c, normalization, tally, store=phase_path, fov_name=fov_name, repeats=repeats
+            phase,
+            phase_c,
+            normalization,
+            tally,
+            store=phase_path,
+            fov_name=fov_name,
+            repeats=repeats,
+            constant=constant,
+            saturated=saturated,
         )
-        predict_frames(network, stacks, output, config.predict, device)
+        predict_frames(
+            network, stacks, output, config.predict, device, where=where, weights=inputs.checkpoint
+        )
         repeats.report(where, "each is predicted as a new time point")
+        warn_constant(where, constant, "predicted as NaN (the stages reading the prediction drop them too)")
+        _warn_saturated(where, saturated, sample_frames(int(phase.shape[0]), config.normalization_frames))
         write_display_metadata(output_position)
     seconds, n_frames = time.perf_counter() - start, int(phase.shape[0])
     metrics = {
@@ -274,6 +344,9 @@ def predict_fov(
         "phase_offset": normalization.center,
         "phase_scale": normalization.scale,
         **tally.metrics(),
+        "dropped_frames": sorted([*tally.dropped_frames, *constant]),
+        CONSTANT_FRAMES_KEY: list(constant),
+        "saturated_frames": list(saturated),
         "repeated_frames": list(repeats.frames),
         # whether the model learnt from this FOV (None: unknown), which the evaluation's held_out follows
         TRAINED_ON_FOV_KEY: trained_on_fov(training_input, phase_path, fov_name),
