@@ -541,6 +541,34 @@ def test_the_workflow_config_refuses_a_student_input_the_distill_job_would_refus
         WorkflowConfig.model_validate(raw)
 
 
+@pytest.mark.parametrize("checkpoint_format", ["viscy", "dynaclr"])
+def test_the_workflow_config_checks_an_imported_student_models_crop_at_planning(tmp_path, checkpoint_format):
+    """A student_model read from a file: a VisCy checkpoint's network input is the size its patch spec
+    declares (rule import_model records it so), so another crop_size_yx_px is refused at planning with
+    the distill job's message, not after every model is imported and the teacher trained. A model.ckpt
+    of this workflow records its own input (at most the spec's): only the distill job can read it."""
+    raw = _distillation_overlay()
+    checkpoint = tmp_path / "phase_model.ckpt"
+    checkpoint.write_bytes(b"weights")
+    student = raw["contrastive_models"]["time_aware_phase"]
+    student.pop("train_datasets")
+    student.update({"checkpoint": str(checkpoint), "checkpoint_format": checkpoint_format})
+    assert WorkflowConfig.model_validate(raw).contrastive_models["time_aware_phase"].is_loaded
+    raw["analysis"]["distillation"]["crop_size_yx_px"] = 32
+    if checkpoint_format == "dynaclr":
+        WorkflowConfig.model_validate(raw)  # its input is in the file: the distill job checks it
+        return
+    with pytest.raises(
+        ValidationError,
+        match=r"crop_size_yx_px: expected null or 48 \(the network input of student_model "
+        r"'time_aware_phase', which rule embed feeds it\), found 32; set it to null \(or 48\), the size its "
+        r"patch spec declares",
+    ):
+        WorkflowConfig.model_validate(raw)
+    raw["analysis"]["distillation"]["crop_size_yx_px"] = 48
+    WorkflowConfig.model_validate(raw)
+
+
 def test_the_workflow_config_refuses_a_student_model_larger_than_the_teachers_stored_patches():
     raw = _distillation_overlay()
     for spec in raw["datasets"]["demo"]["patches"]:  # both datasets' specs (one YAML anchor)

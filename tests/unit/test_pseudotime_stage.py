@@ -939,10 +939,11 @@ def test_a_movie_whose_tracks_are_single_frames_is_reported_not_aligned(planted,
     )
 
 
-def _planted_store(planted: dict, path, identity: dict[str, str]):
-    """The planted cells' embeddings store at ``path``, of (model, dataset) ``identity``."""
+def _planted_store(planted: dict, path, identity: dict[str, str], cells: pd.DataFrame | None = None):
+    """The planted cells' embeddings store at ``path``, of (model, dataset) ``identity``; ``cells``
+    (default: the planted truth) give its cells."""
     write_embeddings(
-        build_anndata(planted["features"], planted["truth"], info=identity),
+        build_anndata(planted["features"], planted["truth"] if cells is None else cells, info=identity),
         path,
         make_provenance(ArtifactKind.EMBEDDINGS, identity),
     )
@@ -1323,3 +1324,95 @@ def test_a_dataset_with_no_infected_cell_is_reported_not_aligned(planted, tmp_pa
     assert results_table(dtw_accuracy=written).iloc[0]["dtw_not_computed"] == reason
     (line,) = [f.statement for f in dtw_findings(written) if f.dataset == "mock"]
     assert f"DTW pseudo-time not computed (m): {reason}" in line
+
+
+def _renumbered_reference(truth: pd.DataFrame) -> tuple[ReferenceTrackConfig, pd.DataFrame, int]:
+    """An explicit reference with its cell's centroid at t_start, and ``truth`` re-tracked so that its
+    track id names another cell of the same FOV covering the same frames; the cell's new id."""
+    infected = truth[truth["infection_onset_t"] >= 0].iloc[0]
+    fov, track, onset = (
+        str(infected["fov_name"]),
+        int(infected["track_id"]),
+        int(infected["infection_onset_t"]),
+    )
+    first = truth[(truth["fov_name"] == fov) & (truth["track_id"] == track) & (truth["t"] == onset - 2)].iloc[
+        0
+    ]
+    explicit = ReferenceTrackConfig(
+        fov_name=fov,
+        track_id=track,
+        t_start=onset - 2,
+        t_stop=onset + 3,
+        onset_t=onset,
+        y_px=round(float(first["y"]), 1),
+        x_px=round(float(first["x"]), 1),
+    )
+    same_fov = truth["fov_name"] == fov
+    other = int(truth.loc[same_fov & (truth["track_id"] != track), "track_id"].iloc[0])
+    ids = truth["track_id"].to_numpy().copy()
+    ids[same_fov & (truth["track_id"] == track)] = other  # the re-tracking swaps the two cells' ids
+    ids[same_fov & (truth["track_id"] == other)] = track
+    return explicit, truth.assign(track_id=ids), other
+
+
+def test_an_explicit_reference_is_checked_against_its_position_after_a_retracking(planted, caplog):
+    """A re-tracking renumbered the tracks: the reference's track id named another cell covering the
+    same frames, which became the reference with exit 0. Its y_px, x_px at t_start now refuse it,
+    naming the key, the FOV and track, the expected and found positions and the track there now."""
+    explicit, retracked, new_id = _renumbered_reference(planted["truth"])
+    config = PseudotimeConfig(reference=explicit)
+    truth = planted["truth"]
+    with caplog.at_level("WARNING"):
+        same = select_reference(lineage_series(truth), None, config, cells=truth)
+    assert same.series.query_id == explicit.track_id and not caplog.records
+    pattern = (
+        rf"analysis\.pseudotime\.reference\.y_px/x_px: expected the reference FOV {explicit.fov_name} track "
+        rf"{explicit.track_id} at y {explicit.y_px:g}, x {explicit.x_px:g} px at frame {explicit.t_start}, "
+        r"found it at y [\d.]+, x [\d.]+ .*max_match_distance_px 6\).*"
+        rf"track {new_id} is there now"
+    )
+    with pytest.raises(ValueError, match=pattern):
+        select_references(lineage_series(retracked), None, config, cells=retracked)
+    # a radius wide enough takes the other cell: the check is the config's matching radius
+    wide = config.model_copy(update={"max_match_distance_px": 1e4})
+    assert (
+        select_reference(lineage_series(retracked), None, wide, cells=retracked).series.query_id
+        == explicit.track_id
+    )
+    with pytest.raises(ValueError, match=r"expected the embeddings' cells to have y, x columns"):
+        select_reference(lineage_series(truth), None, config, cells=truth.drop(columns=["y", "x"]))
+
+
+def test_an_explicit_reference_without_position_warns_it_is_named_by_id_only(planted, caplog):
+    explicit, _, _ = _renumbered_reference(planted["truth"])
+    by_id = explicit.model_copy(update={"y_px": None, "x_px": None})
+    with caplog.at_level("WARNING"):
+        select_reference(lineage_series(planted["truth"]), None, PseudotimeConfig(reference=by_id))
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and "identified by its track id only" in warned[0]
+    assert "analysis.pseudotime.reference.y_px and x_px" in warned[0]
+    with pytest.raises(ValueError, match="expected both"):
+        ReferenceTrackConfig(**{**by_id.model_dump(), "y_px": 3.0})
+
+
+def test_the_stage_refuses_a_reference_renumbered_by_a_retracking(planted, tmp_path):
+    explicit, retracked, new_id = _renumbered_reference(planted["truth"])
+    identity = {"model": "planted", "dataset": "toy"}
+    embeddings = _planted_store(planted, tmp_path / "toy.zarr", identity, retracked)
+    outputs = AlignPseudotimeOutputs(pseudotime=tmp_path / "p.parquet", accuracy=tmp_path / "a.csv")
+    with pytest.raises(ValueError, match=rf"track {new_id} is there now"):
+        pseudotime_stage(
+            PseudotimeConfig(reference=explicit),
+            AlignPseudotimeInputs(embeddings=embeddings),
+            outputs,
+            **identity,
+        )
+    assert not outputs.pseudotime.exists()
+    moved = explicit.model_copy(update={"track_id": new_id})
+    pseudotime_stage(
+        PseudotimeConfig(reference=moved), AlignPseudotimeInputs(embeddings=embeddings), outputs, **identity
+    )
+    _, prov = read_table(outputs.pseudotime, ArtifactKind.PSEUDOTIME)
+    assert prov.config["reference"]["y_px"] == explicit.y_px
+    chosen = prov.config["chosen_reference"]  # its position recorded, to be given back with it
+    assert abs(chosen["y_px"] - explicit.y_px) <= 0.05 and abs(chosen["x_px"] - explicit.x_px) <= 0.05

@@ -359,6 +359,23 @@ class ReferenceTrackConfig(StrictModel):
     t_start: int = Field(ge=0, description="First frame of the reference (inclusive).")
     t_stop: int = Field(ge=1, description="Frame after the last frame of the reference (exclusive).")
     onset_t: int = Field(ge=0, description="Frame of infection onset; pseudo-time 0.")
+    y_px: float | None = Field(
+        None,
+        ge=0.0,
+        description=(
+            "Centroid row (pixels) of the reference cell at its first frame (t_start; where its series "
+            "skips t_start, the first frame after it), as the tracks give it; with x_px. The track's "
+            "centroid there must lie within analysis.pseudotime.max_match_distance_px of it, else the "
+            "stage refuses: a re-tracking (a tracking config edit reruns it) renumbers tracks, and the "
+            "same track id then names another cell. null (with x_px): the reference is identified by "
+            "FOV and track id only (a WARNING says so)."
+        ),
+    )
+    x_px: float | None = Field(
+        None,
+        ge=0.0,
+        description="Centroid column (pixels) of the reference cell at its first frame; see y_px.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> ReferenceTrackConfig:
@@ -366,6 +383,11 @@ class ReferenceTrackConfig(StrictModel):
             raise ValueError(
                 f"reference needs t_start <= onset_t < t_stop (frames); got t_start={self.t_start}, "
                 f"onset_t={self.onset_t}, t_stop={self.t_stop}"
+            )
+        if (self.y_px is None) != (self.x_px is None):
+            raise ValueError(
+                "reference y_px, x_px: expected both (the reference cell's centroid at t_start) or neither, "
+                f"found y_px={self.y_px}, x_px={self.x_px}"
             )
         return self
 
@@ -469,7 +491,7 @@ class PseudotimeConfig(StrictModel):
         gt=0.0,
         description="'position' matching radius in pixels; analysis.figures and the feature "
         "trajectories (rule feature_trajectories, through the pseudo-time's provenance) match the ground "
-        "truth with it too.",
+        "truth with it too, and an explicit reference's y_px, x_px must lie this close to its track.",
     )
     seed: int = Field(0, ge=0, description="Seed of the PCA solver.")
 

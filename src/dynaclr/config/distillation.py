@@ -91,7 +91,9 @@ class DistillationConfig(IntervalsConfig):
         ge=8,
         description="Centre crop (pixels) the student (and the probe) sees; null: the network input "
         "(patch_size_yx_px) student_model was trained on, as rule embed feeds it, or without a student_model "
-        "the patch store's patch_size_yx_px. With a student_model, only null or that size.",
+        "the patch store's patch_size_yx_px. With a student_model, only null or that size (checked at "
+        "planning; for a model.ckpt of this workflow imported as checkpoint, whose file records the size, by "
+        "the distill job).",
     )
     pseudo_labels: Literal["hard", "soft"] = Field(
         "hard",

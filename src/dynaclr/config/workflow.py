@@ -1541,23 +1541,27 @@ class WorkflowConfig(StrictModel):
 
     def _check_student_input_size(self, dataset: str, spec: PatchSpec) -> None:
         """The student reads the input size it would be fed: ``crop_size_yx_px`` is null or the network
-        input a workflow-trained ``student_model`` learnt from (its spec's ``patch_size_yx_px``; a model
-        file's own size is checked by the distill job, :func:`dynaclr.distill.stage.student_crop`), and
-        the size it reads fits the teacher's stored patches it is cropped from (``spec``, the teacher's
-        patch spec)."""
+        input ``student_model`` takes, its spec's ``patch_size_yx_px`` for a workflow-trained model and
+        for a model imported from a VisCy checkpoint or timm weights (rule ``import_model`` records that
+        size as the model's input); a ``model.ckpt`` of this workflow imported as ``checkpoint`` records
+        its own (at most the spec's; reading it at planning would load torch and the weights), checked by
+        the distill job, :func:`dynaclr.distill.stage.student_crop`, with the same message. The size it
+        reads must fit the teacher's stored patches it is cropped from (``spec``, the teacher's patch
+        spec)."""
         distillation = self.analysis.distillation
         fed, key = distillation.crop_size_yx_px, "analysis.distillation.crop_size_yx_px"
         if distillation.student_model is not None:
             student = self.contrastive_models[str(distillation.student_model)]
-            if student.checkpoint is not None or not student.train:
+            if student.is_loaded and student.import_format == "dynaclr":
                 return  # its network input is in its file
             trained = self.datasets[dataset].patch_spec(student.training.patch_spec).patch_size_yx_px
             problem = crop_size_mismatch(distillation, trained)
             if problem:
-                raise ValueError(
-                    f"{problem}; set it to null (or {trained}), or train student_model on a spec of "
-                    f"patch_size_yx_px {distillation.crop_size_yx_px}"
-                )
+                remedy = ", the size its patch spec declares (rule import_model records it as its input)"
+                if not student.is_loaded:
+                    asked = distillation.crop_size_yx_px
+                    remedy = f", or train student_model on a spec of patch_size_yx_px {asked}"
+                raise ValueError(f"{problem}; set it to null (or {trained}){remedy}")
             if fed is None:
                 fed = trained
                 key = (

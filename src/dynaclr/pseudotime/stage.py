@@ -64,7 +64,7 @@ import logging
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import anndata as ad
 import numpy as np
@@ -448,6 +448,7 @@ def select_reference(
     infection_state: np.ndarray | None,
     config: PseudotimeConfig,
     division_frames: dict[tuple[str, int], int] | None = None,
+    cells: pd.DataFrame | None = None,
 ) -> Reference:
     """The reference of ``config`` (explicit, or automatic from ``infection_state``; module docstring).
 
@@ -459,13 +460,15 @@ def select_reference(
         division_frames: for ``event: division``, per mother track ``(fov_name, track_id)`` the frame
             she divides at (:func:`first_daughter_frames`): an automatic reference's onset is that
             frame, not the first frame of a daughter its series holds, which may be seen later.
+        cells: the cells the series' rows index (``y, x`` columns): an explicit reference's ``y_px,
+            x_px`` are checked against them (:func:`check_reference_position`).
 
     Raises:
-        ValueError: the explicit reference is not found, or no series qualifies automatically;
-            the message says what to change.
+        ValueError: the explicit reference is not found, is not at its ``y_px, x_px``, or no series
+            qualifies automatically; the message says what to change.
     """
     if config.reference is not None:
-        return _explicit_reference(series, config.reference, config.event)
+        return _explicit_reference(series, config, cells)
     return _automatic_reference(series, infection_state, config, division_frames)
 
 
@@ -474,13 +477,15 @@ def select_references(
     infection_state: np.ndarray | None,
     config: PseudotimeConfig,
     division_frames: dict[tuple[str, int], int] | None = None,
+    cells: pd.DataFrame | None = None,
 ) -> list[Reference]:
-    """The references of ``config``: the explicit one, or the ``n_references`` best-ranked automatic
-    ones (:func:`select_reference`'s ranking), at most one per root lineage (a lineage's leaves
-    share their mothers' frames). Fewer than ``n_references`` qualifying is a WARNING, not an error.
+    """The references of ``config``: the explicit one (checked against ``cells`` as
+    :func:`select_reference` does), or the ``n_references`` best-ranked automatic ones
+    (:func:`select_reference`'s ranking), at most one per root lineage (a lineage's leaves share their
+    mothers' frames). Fewer than ``n_references`` qualifying is a WARNING, not an error.
     """
     if config.reference is not None:
-        return [_explicit_reference(series, config.reference, config.event)]
+        return [_explicit_reference(series, config, cells)]
     ranked = _ranked_references(series, infection_state, config, division_frames)
     chosen: list[Reference] = []
     roots: set[tuple[str, int]] = set()
@@ -501,12 +506,16 @@ def select_references(
     return chosen
 
 
-def _explicit_reference(series: list[LineageSeries], explicit: ReferenceTrackConfig, event: str) -> Reference:
+def _explicit_reference(
+    series: list[LineageSeries], config: PseudotimeConfig, cells: pd.DataFrame | None
+) -> Reference:
     """The series and frames ``pseudotime.reference`` names. For ``event: division``, an ``onset_t``
     inside ``t_start..t_stop`` that no row of the series is at, falling in the gap between the
     mother's last row and a daughter's first, is a division seen late (a daughter first seen after her
     sister, :attr:`Reference.event_t`, as an automatic reference records it): the onset row is the
-    daughter's first, and the event is at ``onset_t``. A gap within one track is refused."""
+    daughter's first, and the event is at ``onset_t``. A gap within one track is refused. The
+    reference's position is then checked (:func:`check_reference_position`)."""
+    explicit, event = cast(ReferenceTrackConfig, config.reference), config.event
     candidates = [s for s in series if s.fov_name == explicit.fov_name and explicit.track_id in s.track_ids]
     if not candidates:
         raise ValueError(
@@ -541,7 +550,68 @@ def _explicit_reference(series: list[LineageSeries], explicit: ReferenceTrackCon
                 else ""
             )
         )
-    return Reference(chosen, int(inside[0]), int(inside[-1]) + 1, int(onset_at[0]), event_t)
+    reference = Reference(chosen, int(inside[0]), int(inside[-1]) + 1, int(onset_at[0]), event_t)
+    check_reference_position(reference, explicit, cells, config.max_match_distance_px)
+    return reference
+
+
+def check_reference_position(
+    reference: Reference, explicit: ReferenceTrackConfig, cells: pd.DataFrame | None, radius_px: float
+) -> None:
+    """Refuse an explicit reference whose track is not at the config's ``y_px, x_px``.
+
+    The reference is named by FOV and track id; a re-tracking (a tracking config edit reruns it)
+    renumbers tracks, and the id then names another cell that may cover the frames as well. With
+    ``y_px, x_px`` the track's centroid at the reference's first frame (``t_start``, or the first
+    frame of the series after it) must lie within ``radius_px``; without them a WARNING says the
+    reference is identified by its id only.
+
+    Raises:
+        ValueError: the centroid is farther (naming the key, the FOV and track, the position expected
+            and found, and the track now nearest the position), or ``cells`` has no ``y, x``.
+    """
+    if explicit.y_px is None or explicit.x_px is None:
+        logger.warning(
+            "analysis.pseudotime.reference: FOV %s track %d is identified by its track id only; a "
+            "re-tracking (e.g. a tracking config edit reruns it) may renumber the tracks and make it "
+            "another cell. Add analysis.pseudotime.reference.y_px and x_px (its centroid at frame t_start, "
+            "%d) to have the track checked against them",
+            explicit.fov_name,
+            explicit.track_id,
+            explicit.t_start,
+        )
+        return
+    key = "analysis.pseudotime.reference.y_px/x_px"
+    if cells is None or not {"y", "x"} <= set(cells.columns):
+        raise ValueError(
+            f"{key}: expected the embeddings' cells to have y, x columns to check the reference's position "
+            f"against, found {[] if cells is None else sorted(map(str, cells.columns))}; remove y_px and "
+            "x_px or re-embed cells with their centroids"
+        )
+    row = int(reference.rows[0])
+    frame = int(reference.series.t[reference.first])
+    track = int(reference.series.track_ids[reference.first])
+    found_y, found_x = float(cells["y"].iloc[row]), float(cells["x"].iloc[row])
+    distance = float(np.hypot(found_y - explicit.y_px, found_x - explicit.x_px))
+    if distance <= radius_px:
+        return
+    same_frame = cells[(cells["fov_name"].astype(str) == explicit.fov_name) & (cells["t"] == frame)]
+    offsets = np.hypot(
+        same_frame["y"].to_numpy(dtype=float) - explicit.y_px,
+        same_frame["x"].to_numpy(dtype=float) - explicit.x_px,
+    )
+    nearest = ""
+    if offsets.size and offsets.min() <= radius_px:
+        there = int(same_frame["track_id"].iloc[int(offsets.argmin())])
+        nearest = f"; track {there} is there now (set track_id to it)"
+    raise ValueError(
+        f"{key}: expected the reference FOV {explicit.fov_name} track {explicit.track_id}"
+        + (f" (its mother track {track})" if track != explicit.track_id else "")
+        + f" at y {explicit.y_px:g}, x {explicit.x_px:g} px at frame {frame}, found it at y {found_y:.1f}, "
+        f"x {found_x:.1f} ({distance:.1f} px away, more than analysis.pseudotime.max_match_distance_px "
+        f"{radius_px:g}): the tracks were likely renumbered by a re-tracking, and the id names another "
+        f"cell{nearest}"
+    )
 
 
 def _automatic_reference(
@@ -987,7 +1057,7 @@ def align_rows(
     """
     all_series = lineage_series(cells, min_frames=1)
     division_frames = first_daughter_frames(cells) if config.event == "division" else None
-    references = select_references(all_series, infection_state, config, division_frames)
+    references = select_references(all_series, infection_state, config, division_frames, cells)
     max_gap = config.max_interpolated_gap_frames
     reference_grids = [_reference_on_grid(reference, max_gap) for reference in references]
     shortest = max(len(grid.times) for grid in reference_grids) if config.method == "sliding" else 0
@@ -2014,6 +2084,11 @@ def pseudotime_stage(
             "t_start": int(reference.series.t[reference.first]),
             "t_stop": int(reference.series.t[reference.stop - 1]) + 1,
             "onset_t": reference.onset_t,
+            # its centroid at t_start, to give back as reference.y_px, x_px (None without positions)
+            **{
+                f"{axis}_px": float(obs[axis].iloc[int(reference.rows[0])]) if axis in obs.columns else None
+                for axis in ("y", "x")
+            },
         },
         # method sliding: lineage series left out as shorter than the reference (logged at WARNING)
         "n_series_shorter_than_reference": alignment.n_too_short,
