@@ -3624,3 +3624,64 @@ def test_dtw_on_infection_is_not_planned_for_a_simulated_dataset_without_infecte
         "no infected cell in tiny (simulate.infection.onset_frames [20, 30] start after the movie's 12 "
         "frames), and analysis.pseudotime.event is 'infection'"
     )
+
+
+#: Modules a dry run has no use for: the analyses' statistics and learning (SciPy's statistics,
+#: scikit-learn) and the embeddings' reader (anndata). Each import is CPU and memory every plan pays
+#: whatever the plate (about 0.9 s of CPU and 60 MB together).
+ANALYSIS_ONLY_MODULES = (
+    "scipy.stats",
+    "sklearn",
+    "anndata",
+    "dynaclr.evaluation.temporal",
+    "dynaclr.pseudotime.stage",
+)
+
+_PLAN_IN_A_FRESH_PROCESS = """
+import json, sys
+from pathlib import Path
+sys.path[:0] = sys.argv[4:]
+from test_stage_contract import planned_jobs
+jobs = planned_jobs(Path(sys.argv[1]), Path(sys.argv[2]))
+print(json.dumps({"jobs": len(jobs), "imported": [m for m in json.loads(sys.argv[3]) if m in sys.modules]}))
+"""
+
+
+def test_a_dry_run_imports_no_analysis_module_for_the_constants_it_reads(plate: Path, tmp_path: Path) -> None:
+    """The plan reads two constants of the analyses (the results table's 'one time point' reason and
+    its DTW interval's confidence): from the config's modules, not from the analysis modules, whose
+    imports (SciPy's statistics, scikit-learn) cost every dry run about 0.75 s of CPU
+    (docs/benchmarks.md, planning a large plate); and neither the annotation tables' check (no
+    dataset imports one here) nor the resources of a rule reading an embeddings store not made yet
+    import anndata. Planned in a fresh process, whose modules are the plan's alone."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "config").mkdir()
+    configfile = tmp_path / "config" / "config.yaml"
+    configfile.write_text(yaml.safe_dump(plate_config(plate), sort_keys=False))
+    tests = Path(__file__).resolve().parent
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _PLAN_IN_A_FRESH_PROCESS,
+            str(configfile),
+            str(tmp_path),
+            json.dumps(ANALYSIS_ONLY_MODULES),
+            str(tests),
+            str(tests.parent),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+        },
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = json.loads(result.stdout.strip().splitlines()[-1])
+    assert planned["jobs"] > 2 * len(FOVS)  # the whole plan, the results table and findings included
+    assert planned["imported"] == [], planned

@@ -1194,7 +1194,7 @@ def test_results_table_says_the_analyses_over_time_are_not_computed_on_still_ima
     """A pair of still images (one time point) has no temporal metrics nor DTW row and, without
     annotations, no classifier row either: it still gets its row, its temporal cells NaN in the CSV
     and "not computed: one time point" in the HTML (never a number); the movie's row is unchanged."""
-    from dynaclr.evaluation.temporal import ONE_TIME_POINT
+    from dynaclr.config.reasons import ONE_TIME_POINT
     from dynaclr.figures.table import formatted_results_table
 
     temporal = _temporal_metrics(("dynaclr", "engineered_features"), "movie")
@@ -1272,7 +1272,8 @@ def test_a_reason_not_to_compute_shows_only_in_the_columns_it_concerns():
     while the paper's is measured; its DTW error, NaN where the dataset was not aligned, is a dash, not
     the track pairs' reason (which said "no track spans three frames" there too). Still images: the
     plan's ``one time point`` in every column over time, the DTW error's included."""
-    from dynaclr.evaluation.temporal import NO_TRACK_SPANS_THREE_FRAMES, ONE_TIME_POINT
+    from dynaclr.config.reasons import ONE_TIME_POINT
+    from dynaclr.evaluation.temporal import NO_TRACK_SPANS_THREE_FRAMES
     from dynaclr.figures.table import formatted_results_table
 
     reason = f"{NO_TRACK_SPANS_THREE_FRAMES} (40 tracks, 80 cells, 2 frames)"

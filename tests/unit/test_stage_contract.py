@@ -249,7 +249,7 @@ def test_the_results_table_caption_states_the_levels_its_intervals_are_computed_
     analysis.classification.confidence were; it states each level from the rule's params."""
     import jinja2
 
-    from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE
+    from dynaclr.config.analysis import ONSET_ERROR_CONFIDENCE
 
     (job,) = [job for job in demo_jobs if job.rule.name == "results_table"]
     config = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())

@@ -63,10 +63,12 @@ def _made(path):
 
 
 def _store_shape(path):
-    """(cells, features) of the embeddings store ``path``, from its metadata (see _made)."""
+    """(cells, features) of the embeddings store ``path``, from its metadata (see _made); the reader
+    (anndata's module) imported only once the store is there, not by every plan before it is."""
+    store = store_directory(_made(path))
     from dynaclr.embeddings.store import embeddings_shape
 
-    return embeddings_shape(store_directory(_made(path)))
+    return embeddings_shape(store)
 
 
 def _block_bytes(n_features):
@@ -752,7 +754,7 @@ def results_table_pairs():
     classifier transfers to it left out (skipped_transfers), why the analyses over time are not
     computed on it (a dataset of one time point) and why no classifier is fitted on it or transferred
     to it (classification_plan_reasons) (results table)."""
-    from dynaclr.evaluation.temporal import ONE_TIME_POINT
+    from dynaclr.config.reasons import ONE_TIME_POINT
 
     still = set(still_datasets())
     rows = []
@@ -833,7 +835,7 @@ def results_table_levels():
     """The levels of the results table's intervals, by what they bound (its caption states them; the
     table's CSV records each value's: track_pairs_confidence, f1_*_confidence,
     dtw_onset_mae_frames_confidence)."""
-    from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE
+    from dynaclr.config.analysis import ONSET_ERROR_CONFIDENCE
 
     return {
         "track_pairs": CONFIG.analysis.temporal_metrics.confidence,
@@ -1267,7 +1269,8 @@ def occlusion_mem_mb(wildcards, input):
 # A classifier's metrics the plan knows will be empty (a class of an annotation table in one FOV
 # only; common.smk logs those of simulated plates): in the log, whenever the main process starts (a run
 # or a dry run). The table's own lines (repeats, label spellings) are left to import_annotations.
-if workflow.is_main_process:
+# Only where a dataset imports a table: the check's module imports anndata (CPU and memory every plan).
+if workflow.is_main_process and IMPORTED:
     from dynaclr.classify.annotation_table import single_fov_class_warnings
 
     for message in single_fov_class_warnings(

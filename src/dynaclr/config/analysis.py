@@ -396,6 +396,12 @@ class ReferenceTrackConfig(StrictModel):
 #: were aligned on.
 ALIGNED_EVENT_NAMES = {"infection": "infection onset", "division": "division"}
 
+#: Coverage of the DTW onset error's interval (:func:`dynaclr.pseudotime.stage.onset_error_summary`),
+#: which the results table's caption states: defined with the config, not in that module, because
+#: the plan reads it and importing the module (scikit-learn, SciPy) cost every dry run about 0.25 s
+#: of CPU.
+ONSET_ERROR_CONFIDENCE = 0.95
+
 
 class PseudotimeConfig(StrictModel):
     """DTW pseudo-time (paper section 4.5): align every lineage to one reference around an event,

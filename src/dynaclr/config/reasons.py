@@ -7,6 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
+#: The reason a dataset of one time point (still images) has no smoothness, dynamic range, DTW error
+#: nor distance figure (each compares or aligns a cell's frames):
+#: :func:`dynaclr.evaluation.temporal.no_adjacent_pairs_reason`, the plan's and the results table's
+#: ``temporal_not_computed``. Here rather than in that module, which imports SciPy's statistics (about
+#: 0.5 s of CPU in every dry run that read it there).
+ONE_TIME_POINT = "one time point"
+
 #: Per F1 column, own and transferred, the column of why it is empty on a (model, dataset)'s row
 #: (:func:`dynaclr.figures.table._f1_reasons`, in the words of :func:`no_annotations` and the
 #: ``*_not_computed`` plan columns of ``pairs``, :func:`planned_f1_reasons`).

@@ -44,6 +44,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.stats import gaussian_kde
 
+from dynaclr.config.reasons import ONE_TIME_POINT
 from dynaclr.embeddings.blocks import MatrixBlocks
 from dynaclr.evaluation.pairs import pair_dot_products
 from dynaclr.numerics.bootstrap import MIN_BOOTSTRAP_CLUSTERS, percentile_interval, too_few_clusters
@@ -168,12 +169,6 @@ def _cosine_distances(
     dist = np.clip(1.0 - pair_dot_products(blocks, first, second, _finite_unit_rows), *COSINE_DISTANCE_RANGE)
     dist[dist < _DISTANCE_ATOL] = 0.0
     return np.split(dist, np.cumsum([a.size for a, _ in pairs])[:-1])
-
-
-#: The reason a dataset of one time point (still images) has no smoothness, dynamic range, DTW error
-#: nor distance figure (each compares or aligns a cell's frames): :func:`no_adjacent_pairs_reason`,
-#: the results table's ``temporal_not_computed``.
-ONE_TIME_POINT = "one time point"
 
 
 def no_adjacent_pairs_reason(index: pd.DataFrame) -> str | None:

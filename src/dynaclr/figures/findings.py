@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 from dynaclr.classify.annotations import task_classes
-from dynaclr.config.analysis import ALIGNED_EVENT_NAMES
-from dynaclr.config.reasons import NO_CELL_SCORED, no_annotations, not_configured
-from dynaclr.evaluation.temporal import CHECK_LINKING, ONE_TIME_POINT
+from dynaclr.config.analysis import ALIGNED_EVENT_NAMES, ONSET_ERROR_CONFIDENCE
+from dynaclr.config.reasons import NO_CELL_SCORED, ONE_TIME_POINT, no_annotations, not_configured
+from dynaclr.evaluation.temporal import CHECK_LINKING
 from dynaclr.figures.table import epochs_trained, partly_trained, percent, recorded_count
 from dynaclr.numerics.timescale import FrameClock
-from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, never_reached_statement, onset_error_summary
+from dynaclr.pseudotime.stage import never_reached_statement, onset_error_summary
 from dynaclr.qc.import_warnings import NO_POSITION_CHECK, NOT_WARNINGS
 
 #: Columns of the findings table (``findings.csv``).

@@ -16,8 +16,8 @@ from scipy.stats import gaussian_kde
 
 from dynaclr.classify.annotations import task_classes
 from dynaclr.config.analysis import ALIGNED_EVENT_NAMES
+from dynaclr.config.reasons import ONE_TIME_POINT
 from dynaclr.evaluation.temporal import (
-    ONE_TIME_POINT,
     Embeddings,
     adjacent_distances,
     counted_reason,

@@ -82,7 +82,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-from dynaclr.config.analysis import ALIGNED_EVENT_NAMES
+from dynaclr.config.analysis import ALIGNED_EVENT_NAMES, ONSET_ERROR_CONFIDENCE
 from dynaclr.config.reasons import (
     F1_NOT_COMPUTED_COLUMNS,
     F1_TASKS,
@@ -91,7 +91,7 @@ from dynaclr.config.reasons import (
     not_configured,
 )
 from dynaclr.numerics.timescale import FrameClock
-from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, no_event_counts, onset_error_summary
+from dynaclr.pseudotime.stage import no_event_counts, onset_error_summary
 
 #: Columns of ``classification.csv`` each F1 column carries (``f1_<task>[_transferred]_<count>``, the
 #: ``f1_`` of the last two dropped): the annotated cells an F1 is scored on and the positive ones

@@ -73,7 +73,12 @@ from scipy import stats
 from sklearn.decomposition import PCA
 from tqdm import tqdm
 
-from dynaclr.config.analysis import ALIGNED_EVENT_NAMES, PseudotimeConfig, ReferenceTrackConfig
+from dynaclr.config.analysis import (
+    ALIGNED_EVENT_NAMES,
+    ONSET_ERROR_CONFIDENCE,
+    PseudotimeConfig,
+    ReferenceTrackConfig,
+)
 from dynaclr.embeddings import (
     MatrixBlocks,
     attach_ground_truth,
@@ -804,9 +809,6 @@ def read_dtw_accuracy(path: str | Path) -> pd.DataFrame:
     table["state_onset_t"] = table["state_onset_t"].astype(np.float64)
     return table
 
-
-#: Coverage of the DTW onset error's interval (:func:`onset_error_summary`).
-ONSET_ERROR_CONFIDENCE = 0.95
 
 #: Columns of :func:`onset_error_summary` (the results table's DTW columns).
 ONSET_ERROR_COLUMNS: tuple[str, ...] = (
