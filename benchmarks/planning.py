@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import subprocess
 import sys
@@ -132,6 +133,12 @@ def plan(workdir: Path, *options: str) -> tuple[int, float, float, float, str]:
             *options,
         ],
         cwd=workdir,
+        # this tree's library first, as an absolute path: a relative PYTHONPATH (``src``) given to this
+        # script would not resolve in ``workdir``, and the plan would import another tree's package
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])),
+        },
         capture_output=True,
         text=True,
         check=False,
