@@ -63,10 +63,11 @@ def planned(workdir: Path) -> dict[str, int]:
     return dict(Counter(job.rule.name for job in plan(workdir)))
 
 
-@pytest.fixture
-def finished(tmp_path: Path) -> tuple[Path, Path]:
-    """A plate of your own (4 FOVs) and a workdir whose every output of TARGETS exists, newer than it."""
-    plate = write_plate(tmp_path / "plate.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+@pytest.fixture(params=["0.5", "0.4"], ids=["zarr v3", "zarr v2"])
+def finished(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Path, Path]:
+    """A plate of your own (4 FOVs; OME-Zarr 0.5, or 0.4 whose positions' metadata is `.zattrs`) and a
+    workdir whose every output of TARGETS exists, newer than it."""
+    plate = write_plate(tmp_path / "plate.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE, version=request.param)
     config = plate_config(plate)
     workdir = tmp_path / "work"
     (workdir / "config").mkdir(parents=True)
