@@ -10,6 +10,7 @@ import sys
 
 from pydantic import ValidationError
 from snakemake.exceptions import WorkflowError
+from snakemake.io import ancient
 from snakemake.logging import logger
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
@@ -220,6 +221,54 @@ def raw_plate(dataset):
     return store_file(written[0]) if written else spec.plate
 
 
+def own_plate(dataset):
+    """Whether the dataset reads a plate of your own (`plate:`, a folder no rule of this workflow
+    writes): its per-FOV jobs then depend on their FOV's metadata file (fov_metadata), not on the
+    folder."""
+    spec = CONFIG.datasets[dataset]
+    return spec.plate is not None and raw_plate(dataset) == spec.plate
+
+
+@functools.cache
+def plate_metadata_file(dataset):
+    """The metadata file of each group of a plate of your own: ``zarr.json`` (Zarr v3, OME-Zarr 0.5)
+    or ``.zattrs`` (Zarr v2, 0.4: the group's attributes, OME metadata included), by which of
+    ``zarr.json`` and ``.zgroup`` its root holds (one look per dataset and process)."""
+    return "zarr.json" if os.path.exists(os.path.join(CONFIG.datasets[dataset].plate, "zarr.json")) else ".zattrs"
+
+
+def raw_plate_input(dataset):
+    """The raw plate as the jobs reading it name it: a plate of your own as ``ancient()`` (its folder's
+    time, which adding a position or touching its root changes, reruns nothing: a per-FOV job depends
+    on its own FOV's metadata, fov_metadata; a job making an output plate on every position's,
+    plate_fov_metadata), any other (simulate's, convert_tiff's) by its root file, which one job writes
+    whole (rewriting it reruns every FOV)."""
+    return ancient(raw_plate(dataset)) if own_plate(dataset) else raw_plate(dataset)
+
+
+def fov_metadata(dataset, fov):
+    """The files whose change reruns FOV ``fov``'s jobs that read a plate of your own: its position's
+    metadata file (``<plate>/<row>/<col>/<fov>/zarr.json``, or ``.zattrs`` in Zarr v2), formed from
+    the FOV's name without reading anything; none for another plate (raw_plate_input). A position
+    written again (iohub, a converter) rewrites it; pixels written into an existing array in place
+    change no metadata file, so they rerun nothing (README: what reruns when the plate changes)."""
+    if not own_plate(dataset):
+        return []
+    return [f"{CONFIG.datasets[dataset].plate}/{fov}/{plate_metadata_file(dataset)}"]
+
+
+def plate_fov_metadata(dataset):
+    """Every position's metadata file of a plate of your own (fov_metadata of each FOV), each as
+    ``ancient()``: the input of the jobs that make an output plate with its positions (tracks_plate,
+    phase_plate, virtual_stain_plate). A position added or removed changes the set of their inputs,
+    which reruns them (Snakemake's `input` rerun trigger); one written again reruns that FOV's jobs
+    only, not theirs. Their per-FOV jobs take the output plate as a plain input, so a position added
+    still reruns every FOV: ``ancient()`` there would hide a FOV's own reasons to rerun whenever the
+    plate job reruns too (Snakemake 9.27 skips the jobs below a job that runs: docs/benchmarks.md,
+    "What reruns when one FOV changes")."""
+    return [ancient(path) for name in fovs(dataset) for path in fov_metadata(dataset, name)]
+
+
 @functools.cache
 def tiff_files(dataset):
     """The TIFF files of a `tiff:` dataset (rule convert_tiff's input), found once per process."""
@@ -340,10 +389,19 @@ def user_fov_files(pattern, dataset):
 
 
 def phase_plate(dataset):
-    """The plate holding Phase3D: reconstructed, or the raw plate when phase is switched off."""
+    """The plate holding Phase3D: reconstructed, or the raw plate when phase is switched off (a plate
+    of your own as ``ancient()``: raw_plate_input)."""
     if CONFIG.datasets[dataset].phase is None:
-        return raw_plate(dataset)
+        return raw_plate_input(dataset)
     return store_file(f"{RESULTS}/{dataset}/phase.zarr")
+
+
+def phase_fov_metadata(dataset, fov):
+    """fov_metadata of FOV ``fov`` (None: every FOV's) where the phase plate is the raw plate (phase
+    off); none for a reconstructed one (the FOV's phase record)."""
+    if CONFIG.datasets[dataset].phase is not None:
+        return []
+    return plate_fov_metadata(dataset) if fov is None else fov_metadata(dataset, fov)
 
 
 def with_raw_phase_supplied(params_config, dataset):
@@ -584,7 +642,8 @@ def image_qc_figure_inputs(wildcards):
     image stage the dataset runs, this FOV's records of those stages (the plates exist before
     their FOVs are written) and its tracks (this FOV's CSV, or the imported table)."""
     dataset, spec = wildcards.dataset, CONFIG.datasets[wildcards.dataset]
-    inputs = {"raw_plate": raw_plate(dataset), "records": phase_record(wildcards)}
+    inputs = {"raw_plate": raw_plate_input(dataset), "records": phase_record(wildcards)}
+    inputs["fov_metadata"] = fov_metadata(dataset, fov_name(wildcards))
     if spec.phase is not None:
         inputs["phase_plate"] = store_file(f"{RESULTS}/{dataset}/phase.zarr")
     if spec.virtual_stain is not None:
@@ -736,17 +795,35 @@ def import_tracks_checks(dataset):
 
 
 def tracking_input_plate(dataset):
+    """The plate tracking reads: the prediction plate, or the raw plate (a plate of your own as
+    ``ancient()``: raw_plate_input)."""
     spec = CONFIG.datasets[dataset]
     if spec.tracking_input.source == "virtual_stain":
         return store_file(f"{RESULTS}/{dataset}/virtual_stain.zarr")
-    return raw_plate(dataset)
+    return raw_plate_input(dataset)
 
 
-def tracking_input_records(wildcards):
-    """The virtual-staining record of this FOV when tracking reads the prediction."""
-    if CONFIG.datasets[wildcards.dataset].tracking_input.source != "virtual_stain":
+def tracking_plate_metadata(dataset):
+    """Rule tracks_plate's plate_fov_metadata where tracking reads the raw plate; none where it reads
+    the prediction plate (a plate rule virtual_stain_plate writes)."""
+    if CONFIG.datasets[dataset].tracking_input.source == "virtual_stain":
         return []
-    return [f"{RESULTS}/{wildcards.dataset}/records/virtual_stain/{wildcards.row}/{wildcards.col}/{wildcards.fov}.json"]
+    return plate_fov_metadata(dataset)
+
+
+def track_fov_inputs(wildcards):
+    """Rule track_fov's inputs (dynaclr.tracking.TrackFovInputs) but the label plate, in one function
+    (planning calls it once per job): the plate tracking reads, this FOV's virtual-staining record
+    where tracking reads the prediction (input_record), and this FOV's metadata file where it reads a
+    plate of your own (fov_metadata)."""
+    dataset, fov = wildcards.dataset, fov_name(wildcards)
+    if CONFIG.datasets[dataset].tracking_input.source != "virtual_stain":
+        return {"plate": raw_plate_input(dataset), "input_record": [], "fov_metadata": fov_metadata(dataset, fov)}
+    return {
+        "plate": store_file(f"{RESULTS}/{dataset}/virtual_stain.zarr"),
+        "input_record": [f"{RESULTS}/{dataset}/records/virtual_stain/{fov}.json"],
+        "fov_metadata": [],
+    }
 
 
 def patch_jobs():
@@ -819,7 +896,7 @@ def patch_fov_inputs(wildcards):
     inputs, records = {}, []
     for channel in spec.channels:
         if channel.source == "raw":
-            inputs["plate_raw"] = raw_plate(dataset)
+            inputs["plate_raw"] = raw_plate_input(dataset)
         elif channel.source == "phase":
             inputs["plate_phase"] = phase_plate(dataset)
             if CONFIG.datasets[dataset].phase is not None:
@@ -828,6 +905,8 @@ def patch_fov_inputs(wildcards):
             inputs["plate_virtual_stain"] = store_file(f"{RESULTS}/{dataset}/virtual_stain.zarr")
             records.append(f"{RESULTS}/{dataset}/records/virtual_stain/{fov}.json")
     inputs["records"] = sorted(set(records))
+    if "plate_raw" in inputs or CONFIG.datasets[dataset].phase is None and "plate_phase" in inputs:
+        inputs["fov_metadata"] = fov_metadata(dataset, fov)
     if CONFIG.datasets[dataset].imports_tracks:
         inputs["tracks"] = f"{RESULTS}/{dataset}/tracks.parquet"
     else:

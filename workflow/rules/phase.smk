@@ -4,7 +4,8 @@
 rule phase_transfer_function:
     """Transfer function of the dataset's optics and stack shape, computed once, reused per FOV."""
     input:
-        plate=lambda w: raw_plate(w.dataset),
+        # a plate of your own as ancient(): adding a position or touching its root reruns nothing
+        plate=lambda w: raw_plate_input(w.dataset),
     output:
         transfer_function=store_file(f"{RESULTS}/{{dataset}}/phase_transfer_function.zarr"),
     params:
@@ -27,7 +28,10 @@ rule phase_transfer_function:
 rule phase_plate:
     """Empty output plate (Phase3D, the raw plate's positions) that the per-FOV jobs fill."""
     input:
-        plate=lambda w: raw_plate(w.dataset),
+        # a plate of your own as ancient(), with every position's metadata file (ancient): a position
+        # added or removed reruns this job, one written again reruns that FOV's jobs only
+        plate=lambda w: raw_plate_input(w.dataset),
+        fov_metadata=lambda w: plate_fov_metadata(w.dataset),
     output:
         phase_plate=store_file(f"{RESULTS}/{{dataset}}/phase.zarr"),
     params:
@@ -49,9 +53,11 @@ rule phase_plate:
 rule reconstruct_phase:
     """Phase of every time point of one FOV, written into its position of phase.zarr."""
     input:
-        plate=lambda w: raw_plate(w.dataset),
+        # a plate of your own as ancient() and this FOV's metadata file (raw_plate_input, fov_metadata)
+        plate=lambda w: raw_plate_input(w.dataset),
         transfer_function=store_file(f"{RESULTS}/{{dataset}}/phase_transfer_function.zarr"),
         phase_plate=store_file(f"{RESULTS}/{{dataset}}/phase.zarr"),
+        fov_metadata=lambda w: fov_metadata(w.dataset, fov_name(w)),
     output:
         record=f"{RESULTS}/{{dataset}}/records/phase/{{row}}/{{col}}/{{fov}}.json",
     params:

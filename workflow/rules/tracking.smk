@@ -7,7 +7,11 @@ rule tracks_plate:
     wildcard_constraints:
         dataset=wildcard_choice(TRACKED),
     input:
+        # a plate of your own as its folder and every position's metadata file, all ancient(): a
+        # position added or removed reruns this job (the set of inputs changed), one written again
+        # does not (that FOV's own jobs rerun: its metadata file is their input)
         plate=lambda w: tracking_input_plate(w.dataset),
+        fov_metadata=lambda w: tracking_plate_metadata(w.dataset),
     output:
         tracks_plate=store_file(f"{RESULTS}/{{dataset}}/tracks.zarr"),
     params:
@@ -33,8 +37,10 @@ rule track_fov:
     wildcard_constraints:
         dataset=wildcard_choice(TRACKED),
     input:
-        plate=lambda w: tracking_input_plate(w.dataset),
-        input_record=tracking_input_records,
+        # plate, input_record, fov_metadata: a plate of your own as ancient() and this FOV's metadata
+        # file, so the FOV written again reruns this job, the plate's folder touched (another position
+        # added, its root rewritten) does not
+        unpack(track_fov_inputs),
         tracks_plate=store_file(f"{RESULTS}/{{dataset}}/tracks.zarr"),
     output:
         tracks_csv=f"{RESULTS}/{{dataset}}/tracks/{{row}}/{{col}}/{{fov}}/tracks_{{row}}_{{col}}_{{fov}}.csv",

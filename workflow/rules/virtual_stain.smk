@@ -41,7 +41,9 @@ rule train_virtual_stain:
 rule virtual_stain_plate:
     """Empty prediction plate (nuclei_prediction, the phase plate's positions)."""
     input:
+        # the raw plate (phase off) of your own as ancient(): phase_plate
         phase_plate=lambda w: phase_plate(w.dataset),
+        fov_metadata=lambda w: phase_fov_metadata(w.dataset, None),
     output:
         virtual_stain_plate=store_file(f"{RESULTS}/{{dataset}}/virtual_stain.zarr"),
     params:
@@ -64,10 +66,12 @@ rule virtual_stain_plate:
 rule predict_virtual_stain:
     """Tiled prediction of every slice of every time point of one FOV."""
     input:
+        # the raw plate (phase off) of your own as ancient() and this FOV's metadata file
         phase_plate=lambda w: phase_plate(w.dataset),
         phase_record=phase_record,
         checkpoint=lambda w: vs_checkpoint(w.dataset),
         virtual_stain_plate=store_file(f"{RESULTS}/{{dataset}}/virtual_stain.zarr"),
+        fov_metadata=lambda w: phase_fov_metadata(w.dataset, fov_name(w)),
     output:
         record=f"{RESULTS}/{{dataset}}/records/virtual_stain/{{row}}/{{col}}/{{fov}}.json",
     params:

@@ -50,6 +50,11 @@ class StageFiles(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: Inputs that only decide when the job reruns, never read by the stage: the metadata file of
+    #: the job's FOV in a plate of your own (``<plate>/<row>/<col>/<fov>/zarr.json``; the rules'
+    #: ``fov_metadata`` in workflow/rules/common.smk), which the plate folder's time does not replace.
+    fov_metadata: tuple[Path, ...] = ()
+
     @model_validator(mode="before")
     @classmethod
     def _stores_as_directories(cls, values: Any) -> Any:

@@ -1,0 +1,116 @@
+"""What a dry run plans after one FOV of a plate of your own changes (issue 17): a position written
+again reruns its own jobs and the gathers after them, the plate's root touched reruns nothing. Every
+output of a finished run is stood in for by an empty file (no job runs: the plans are built in this
+process, a few seconds each)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from conftest import REPO_ROOT
+from iohub.ngff import open_ome_zarr
+from plate_helpers import write_plate
+from test_early_checks import SHAPE, plate_config
+
+FOVS = ["A/1/0", "A/1/1", "A/2/0", "B/1/0"]
+#: the products of one dataset's per-FOV stages and their gathers
+TARGETS = [
+    "results/mine/tracks.parquet",
+    "results/mine/patches/sensor.zarr/zarr.json",
+    "results/mine/patches/sensor.parquet",
+    "results/mine/qc.csv",
+]
+
+
+def plan(workdir: Path, *, forceall: bool = False) -> list:
+    """The jobs a dry run of TARGETS would run (every job with ``forceall``)."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import (
+        ConfigSettings,
+        DAGSettings,
+        DeploymentSettings,
+        OutputSettings,
+        Quietness,
+        ResourceSettings,
+        StorageSettings,
+        WorkflowSettings,
+    )
+
+    with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
+        workflow_api = api.workflow(
+            resource_settings=ResourceSettings(cores=1),
+            config_settings=ConfigSettings(configfiles=[workdir / "config" / "config.yaml"]),
+            storage_settings=StorageSettings(),
+            workflow_settings=WorkflowSettings(),
+            deployment_settings=DeploymentSettings(),
+            snakefile=REPO_ROOT / "Snakefile",
+            workdir=workdir,
+        )
+        workflow_api.dag(
+            dag_settings=DAGSettings(targets=frozenset(TARGETS), forceall=forceall)
+        ).execute_workflow(executor="dryrun")
+        return list(workflow_api._workflow.dag.needrun_jobs(exclude_finished=False))
+
+
+def planned(workdir: Path) -> dict[str, int]:
+    return dict(Counter(job.rule.name for job in plan(workdir)))
+
+
+@pytest.fixture(params=["0.5", "0.4"], ids=["zarr v3", "zarr v2"])
+def finished(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Path, Path]:
+    """A plate of your own (4 FOVs; OME-Zarr 0.5, or 0.4 whose positions' metadata is `.zattrs`) and a
+    workdir whose every output of TARGETS exists, newer than it."""
+    plate = write_plate(tmp_path / "plate.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE, version=request.param)
+    config = plate_config(plate)
+    workdir = tmp_path / "work"
+    (workdir / "config").mkdir(parents=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    cwd = Path.cwd()
+    os.chdir(workdir)  # the plan's relative paths
+    try:
+        jobs = plan(workdir, forceall=True)
+    finally:
+        os.chdir(cwd)
+    now = time.time()  # the plate written 100 s ago, the run finished 50 s ago
+    for path in plate.rglob("*"):
+        os.utime(path, (now - 100, now - 100))
+    for path in (workdir / str(f) for job in jobs for f in job.output):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".parquet":
+            pq.write_table(pa.table({"x": [0]}), path)
+        else:
+            path.touch()
+        os.utime(path, (now - 50, now - 50))
+    assert planned(workdir) == {}
+    return plate, workdir
+
+
+def test_a_position_written_again_reruns_its_own_jobs_and_a_touched_root_none(finished) -> None:
+    plate, workdir = finished
+    with open_ome_zarr(plate, layout="hcs", mode="r+") as hcs:
+        hcs.zattrs["note"] = "the root touched"
+    assert planned(workdir) == {}
+    with open_ome_zarr(plate / "A/1/1", mode="r+") as position:  # its pixels and metadata written again
+        position["0"][0, 0, 0] = 7
+        position.zattrs["note"] = "written again"
+    jobs = plan(workdir)
+    assert dict(Counter(job.rule.name for job in jobs)) == {
+        "track_fov": 1,
+        "extract_patches": 1,
+        "collect_tracks": 1,
+        "collect_patches": 1,
+        "qc_table": 1,
+    }
+    fovs = {
+        "/".join(job.wildcards_dict[key] for key in ("row", "col", "fov"))
+        for job in jobs
+        if "fov" in job.wildcards_dict
+    }
+    assert fovs == {"A/1/1"}
