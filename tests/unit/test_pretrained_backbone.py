@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import logging
 import re
@@ -388,7 +389,16 @@ def test_weights_wrapped_or_prefixed_as_published_are_read(tmp_path: Path, wrap,
     source = saved(tmp_path, wrap(network.state_dict()))
     checkpoint, summary = import_pretrained(tmp_path, pretrained_config(), "timm", source, [1])
     assert_embeds_as_the_network(checkpoint, network)
-    assert summary["weights_read"] == {"kind": "backbone", **read}
+    assert file_read(summary) == {"kind": "backbone", **read}
+
+
+#: What import_model records of the input a timm file's network normalises (compared by embed).
+NORMALISATION_RECORD = ("pretrained_tag", "input_mean", "input_std")
+
+
+def file_read(summary: dict) -> dict:
+    """The summary's ``weights_read`` of how the file was read, without its normalisation record."""
+    return {k: v for k, v in summary["weights_read"].items() if k not in NORMALISATION_RECORD}
 
 
 def facebook_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -424,7 +434,7 @@ def test_a_convnext_release_in_facebooks_layout_is_read(tmp_path: Path, backbone
     config = pretrained_config(backbone=backbone)
     checkpoint, summary = import_pretrained(tmp_path, config, "timm", source, [1])
     assert_embeds_as_the_network(checkpoint, network)
-    assert summary["weights_read"] == {
+    assert file_read(summary) == {
         "kind": "backbone",
         "wrapper": "model",
         "prefix": None,
@@ -778,7 +788,7 @@ def test_self_supervised_checkpoints_are_read_as_the_network_they_evaluate(
             tmp_path, pretrained_config(backbone=backbone), "timm", source, [1]
         )
     assert_embeds_as_the_network(checkpoint, network)
-    assert summary["weights_read"] == {"kind": "backbone", **read}
+    assert file_read(summary) == {"kind": "backbone", **read}
     assert f"reading the network under {read['encoder']!r}; not read: {read['dropped']}" in caplog.text
     if layout == "dino":
         assert (
@@ -890,7 +900,8 @@ def test_timms_config_beside_the_file_refuses_a_variant_of_the_same_tensors(tmp_
         "resnet18",
         source,
         r"model\.safetensors: expected the weights of contrastive_models\.imagenet\.training\.backbone "
-        r"'resnet18', found those of 'resnetblur18' \(the architecture .*repo/config\.json records\).*"
+        r"'resnet18', found those of 'resnetblur18' \(the architecture .*repo/config\.json, timm's config of "
+        r"model\.safetensors, records\).*"
         r"set contrastive_models\.imagenet\.training\.backbone: resnetblur18$",
     )
     _, summary = import_pretrained(
@@ -909,7 +920,8 @@ def test_timms_config_beside_the_file_refuses_another_normalisation(tmp_path: Pa
             rf"expected weights normalised as contrastive_models\.imagenet\.training\.backbone "
             rf"'{re.escape(backbone)}' normalises its input \(mean \(0\.485, 0\.456, 0\.406\).*found weights "
             r"of 'resnet18d\.ra4_e3600_r224_in1k' \(mean \(0\.5, 0\.5, 0\.5\), std \(0\.5, 0\.5, 0\.5\), as "
-            r".*config\.json records\).*set contrastive_models\.imagenet\.training\.backbone: "
+            r".*config\.json, timm's config of model\.safetensors, records\).*set "
+            r"contrastive_models\.imagenet\.training\.backbone: "
             r"resnet18d\.ra4_e3600_r224_in1k$",
         )
     # the default tag's weights, stated by config.json, under the bare name: the model.ckpt would not
@@ -921,7 +933,7 @@ def test_timms_config_beside_the_file_refuses_another_normalisation(tmp_path: Pa
         default,
         r"expected contrastive_models\.imagenet\.training\.backbone to name the weights' pretrained tag, "
         r"found 'resnet18d'.*set contrastive_models\.imagenet\.training\.backbone: resnet18d\.ra2_in1k \(as "
-        r".*default/config\.json records\)$",
+        r".*default/config\.json, timm's config of model\.safetensors, records\)$",
     )
     # the tag that config.json states: imported; a config.json of this workflow beside a file is not timm's
     import_pretrained(
@@ -940,11 +952,139 @@ def test_an_earlier_import_under_a_name_of_several_normalisations_is_refused_whe
     untagged = pretrained_config(backbone="resnet18d")
     with monkeypatch.context() as patch:
         patch.setattr(imported, "check_timm_network", lambda *args, **kwargs: None)
+        patch.setattr(imported, "recorded_normalisation", lambda encoder: {})  # nor recorded the input's
         earlier, _ = import_pretrained(tmp_path / "earlier", untagged, "timm", source, [1])
     with pytest.raises(
         ArtifactError,
         match=rf"{re.escape(str(earlier))}: expected contrastive_models\.imagenet\.training\.backbone "
         r"to name the weights' pretrained tag, found 'resnet18d'.* a model\.ckpt imported from a timm file "
         r"by an earlier version: does not say which it holds",
-    ):
+    ) as info:
         import_pretrained(tmp_path / "again", untagged, "dynaclr", earlier, [1])
+    # the advice is to import the timm file again under the tagged name (session 25 review: it said
+    # to set the tag, which the model.ckpt, recording the bare name, then refused as built otherwise)
+    assert str(info.value).endswith(
+        f"and import {source} again: contrastive_models.imagenet.pretrained_weights: {source} in place of "
+        "its checkpoint (a model.ckpt records the name it was imported under, so it cannot be imported "
+        "again under another)"
+    )
+    # the copy under the tagged name: built otherwise (its bare name recorded), and the advice is the same
+    tagged = pretrained_config(backbone="resnet18d.ra2_in1k")
+    with pytest.raises(
+        ArtifactError,
+        match=r"backbone: 'resnet18d' in the file, 'resnet18d\.ra2_in1k' in the config.*to the file's value, "
+        rf"or, to name the pretrained tag, import {re.escape(str(source))} again: "
+        rf"contrastive_models\.imagenet\.pretrained_weights: {re.escape(str(source))} "
+        r"in place of its checkpoint$",
+    ):
+        import_pretrained(tmp_path / "copy_tagged", tagged, "dynaclr", earlier, [1])
+    import_pretrained(tmp_path / "tagged", tagged, "timm", source, [1])
+
+
+def test_timms_config_describes_only_the_weights_timm_writes_beside_it(tmp_path: Path) -> None:
+    # a folder holding a timm download (model.safetensors, config.json of resnetblur18) and the user's
+    # own resnet18 file: the config.json was read as that file's too and refused it (session 25 review)
+    source = timm_repository(tmp_path / "models", "resnetblur18")
+    torch.manual_seed(1)
+    own = tmp_path / "models" / "resnet18.safetensors"
+    own_network = timm.create_model("resnet18", pretrained=False, num_classes=10)
+    save_file({k: v.contiguous() for k, v in own_network.state_dict().items()}, str(own))
+    _, summary = import_pretrained(tmp_path / "own", pretrained_config(backbone="resnet18"), "timm", own, [1])
+    assert "timm_config" not in summary["weights_read"]
+    refused_as(tmp_path / "download", "resnet18", source, r"timm's config of model\.safetensors, records\)")
+
+
+def test_an_unpublished_tag_in_timms_config_suggests_published_tags_normalising_alike(tmp_path: Path) -> None:
+    # a fine-tune saved by timm's save_for_hf under its own tag (timm refuses it as a backbone name) with
+    # the default tag's normalisation: the advice named the bare name it refused (session 25 review)
+    source = timm_repository(tmp_path / "repo", "resnet18d.ra2_in1k", tag="my_cells_ft")
+    refused_as(
+        tmp_path / "bare",
+        "resnet18d",
+        source,
+        r"records tag 'my_cells_ft', which timm does not publish, with mean \(0\.485, 0\.456, 0\.406\), "
+        r"std \(0\.229, 0\.224, 0\.225\), as the published \['resnet18d\.ra2_in1k'\]: set "
+        r"contrastive_models\.imagenet\.training\.backbone: resnet18d\.ra2_in1k "
+        r"\(the weights stay the file's\)$",
+    )
+    import_pretrained(
+        tmp_path / "tagged", pretrained_config(backbone="resnet18d.ra2_in1k"), "timm", source, [1]
+    )
+    odd = timm_repository(tmp_path / "odd", "resnet18d.ra2_in1k", tag="mine", mean=[0.1] * 3, std=[0.2] * 3)
+    refused_as(tmp_path / "odd_bare", "resnet18d", odd, r"which no published tag of 'resnet18d' has")
+
+
+def test_timms_config_is_recorded_as_an_input_with_its_digest(tmp_path: Path) -> None:
+    source = timm_repository(tmp_path / "repo", "resnetblur18")
+    checkpoint, summary = import_pretrained(
+        tmp_path / "model", pretrained_config(backbone="resnetblur18"), "timm", source, [1]
+    )
+    config_json = tmp_path / "repo" / "config.json"
+    assert (
+        summary["weights_read"]["timm_config_sha256"] == hashlib.sha256(config_json.read_bytes()).hexdigest()
+    )
+    inputs = [item.path for item in read_contrastive_checkpoint(checkpoint).provenance.inputs]
+    assert inputs == [str(source), str(config_json)]
+
+
+def test_a_config_json_that_is_not_timms_beside_the_weights_is_not_compared(tmp_path: Path) -> None:
+    # e.g. a model config of this workflow (no architecture and pretrained_cfg) beside model.safetensors
+    source = timm_repository(tmp_path / "repo", "resnetblur18")
+    (tmp_path / "repo" / "config.json").write_text(json.dumps({"backbone": "resnet18", "stem": "backbone"}))
+    _, summary = import_pretrained(
+        tmp_path / "model", pretrained_config(backbone="resnet18"), "timm", source, [1]
+    )
+    assert "timm_config" not in summary["weights_read"]
+
+
+def test_an_unreadable_timm_config_beside_the_weights_is_named(tmp_path: Path) -> None:
+    source = timm_repository(tmp_path / "repo", "resnetblur18")
+    (tmp_path / "repo" / "config.json").write_text('{"architecture": "resnetblur18", ')
+    refused_as(
+        tmp_path / "model",
+        "resnetblur18",
+        source,
+        r"repo/config\.json: expected timm's config of the weights model\.safetensors beside it \(JSON\), "
+        r"found a file that cannot be read",
+    )
+
+
+def test_a_copy_recording_its_normalisation_is_checked_against_it_not_timms_tags_of_the_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # embed (and import_model reading a copy) re-checked every timm copy against the installed timm's
+    # tags: a timm publishing a tag of other normalisation for the architecture refused a copy that
+    # passed at import (session 25 review). The import now records the normalisation resolved, and
+    # a copy holding it is compared with it; one without it keeps the check of the tags
+    source = weights_file(tmp_path, pretrained_network())
+    copy, summary = import_pretrained(tmp_path / "first", pretrained_config(), "timm", source, [1])
+    resolved = timm.create_model(BACKBONE, pretrained=False).pretrained_cfg
+    assert summary["weights_read"]["pretrained_tag"] == resolved["tag"]
+    assert summary["weights_read"]["input_mean"] == pytest.approx(list(resolved["mean"]))
+    assert summary["weights_read"]["input_std"] == pytest.approx(list(resolved["std"]))
+    monkeypatch.setattr(imported, "_tags_normalised_otherwise", lambda *args: "a new tag: mean (0.5, ...)")
+    import_pretrained(tmp_path / "again", pretrained_config(), "dynaclr", copy, [1])
+    # a copy without the record (imported before it existed) is checked against timm's tags
+    content = torch.load(copy, map_location="cpu", weights_only=True)
+    unrecorded = tmp_path / "unrecorded.ckpt"
+    summary_key = next(k for k, v in content.items() if isinstance(v, dict) and "weights_read" in v)
+    for key in NORMALISATION_RECORD:
+        del content[summary_key]["weights_read"][key]
+    torch.save(content, unrecorded)
+    with pytest.raises(
+        ArtifactError, match=r"whose pretrained weights normalise their input otherwise by tag"
+    ):
+        import_pretrained(tmp_path / "old", pretrained_config(), "dynaclr", unrecorded, [1])
+    # a copy whose record differs from what the installed timm gives the name is refused naming both
+    content[summary_key]["weights_read"].update(
+        pretrained_tag="old", input_mean=[0.1] * 3, input_std=[0.2] * 3
+    )
+    other = tmp_path / "other.ckpt"
+    torch.save(content, other)
+    with pytest.raises(
+        ArtifactError,
+        match=rf"{re.escape(str(other))}: expected contrastive_models\.imagenet\.training\.backbone "
+        rf"'{BACKBONE}' to normalise its input as when the model was imported \(tag 'old': mean \(0\.1, "
+        r"0\.1, 0\.1\), std \(0\.2, 0\.2, 0\.2\)\), found mean \(0\.5, 0\.5, 0\.5\).*from the installed timm",
+    ):
+        import_pretrained(tmp_path / "other", pretrained_config(), "dynaclr", other, [1])

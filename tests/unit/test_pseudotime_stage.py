@@ -1416,3 +1416,33 @@ def test_the_stage_refuses_a_reference_renumbered_by_a_retracking(planted, tmp_p
     assert prov.config["reference"]["y_px"] == explicit.y_px
     chosen = prov.config["chosen_reference"]  # its position recorded, to be given back with it
     assert abs(chosen["y_px"] - explicit.y_px) <= 0.05 and abs(chosen["x_px"] - explicit.x_px) <= 0.05
+
+
+def test_the_onset_error_interval_follows_the_rule_of_every_cluster_bootstrap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The DTW onset error's bootstrap over lineages kept its own minimum (``len(values) >= 2``) beside
+    :func:`dynaclr.numerics.bootstrap.too_few_clusters`, the rule the module says every cluster
+    bootstrap follows (session 25 review); its values are unchanged: no interval over one lineage."""
+    import dynaclr.numerics.bootstrap as bootstrap
+    from dynaclr.pseudotime.stage import onset_error_summary
+
+    def accuracy(errors: list[float]) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "model": "m",
+                "dataset": "d",
+                "is_reference_series": False,
+                "abs_onset_error_frames": errors,
+            }
+        )
+
+    one = onset_error_summary(accuracy([2.0]), n_resamples=200).iloc[0]
+    assert one["dtw_n_lineages"] == 1 and np.isnan(one["dtw_onset_mae_frames_ci_low"])
+    two = onset_error_summary(accuracy([1.0, 3.0]), n_resamples=200).iloc[0]
+    assert two["dtw_onset_mae_frames"] == 2.0
+    assert 1.0 <= two["dtw_onset_mae_frames_ci_low"] <= two["dtw_onset_mae_frames_ci_high"] <= 3.0
+    monkeypatch.setattr(bootstrap, "MIN_BOOTSTRAP_CLUSTERS", 3)
+    assert np.isnan(
+        onset_error_summary(accuracy([1.0, 3.0]), n_resamples=200).iloc[0]["dtw_onset_mae_frames_ci_low"]
+    )

@@ -278,6 +278,35 @@ def test_a_checkpoint_of_more_ranks_without_their_record_is_refused_on_one(tiny_
         train_model(store["zarr"], store["parquet"], config, work_dir)
 
 
+def test_a_gpu_checkpoint_saved_before_numerics_were_recorded_is_not_said_to_be_cpus(
+    tmp_path: Path, caplog
+) -> None:
+    """A record without ``accelerator`` and ``precision`` is CPU float32's, or one saved before they
+    were recorded (a GPU training interrupted before the upgrade): the WARNING said "made on cpu in
+    32-true" of a GPU checkpoint (session 25 review); it now says it may be either."""
+    identity = {"config_hash": "c", "patches": ["p", "t"], "index": ["i", "t"], "n_patches": 4}
+    identity["sampler_version"] = train_module.SAMPLER_VERSION
+    path = tmp_path / "last.ckpt"
+    torch.save({train_module.RESUME_KEY: identity, "global_step": 4}, path)
+    on_gpu = {**identity, "accelerator": "gpu", "precision": "bf16-mixed"}
+    with caplog.at_level(logging.WARNING, logger="dynaclr"):
+        assert train_module.resumable_checkpoint(path, on_gpu) is None
+    assert any(
+        "accelerator, precision differ: made on cpu in 32-true, or before checkpoints recorded their "
+        "numerics, this run trains on gpu in bf16-mixed" in r.getMessage()
+        for r in caplog.records
+    ), [r.getMessage() for r in caplog.records]
+    caplog.clear()
+    torch.save({train_module.RESUME_KEY: on_gpu, "global_step": 4}, path)
+    with caplog.at_level(logging.WARNING, logger="dynaclr"):
+        assert train_module.resumable_checkpoint(path, identity) is None
+    assert any(
+        "made on gpu in bf16-mixed, this run trains on cpu in 32-true" in r.getMessage()
+        for r in caplog.records
+    )
+    assert not any("before checkpoints recorded" in r.getMessage() for r in caplog.records)
+
+
 def test_a_checkpoint_of_other_numerics_starts_from_scratch(tiny_plate, tmp_path, monkeypatch, caplog):
     """``accelerator: auto`` trains in bfloat16 on a GPU, in float32 on CPU: a run preempted on a GPU
     node and requeued on a CPU one resumed, its later steps in other numerics (and augmentation draws),

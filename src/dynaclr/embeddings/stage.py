@@ -246,6 +246,7 @@ def _encoded(
         check_imported_sampling,
         check_timm_network,
         check_viscy_backbone,
+        timm_source,
     )
 
     trained = read_contrastive_checkpoint(checkpoint)
@@ -293,7 +294,14 @@ def _encoded(
         if trained.imported_format == "viscy":  # imported before import_model refused a VisCy ResNet
             check_viscy_backbone(encoder, checkpoint, info["model"], imported_copy=True)
         if trained.imported_format == "timm":  # imported before import_model asked for the weights' tag
-            check_timm_network(encoder, Path(checkpoint), info["model"], imported_copy=True)
+            check_timm_network(
+                encoder,
+                Path(checkpoint),
+                info["model"],
+                imported_copy=True,
+                imported_from=timm_source(trained),
+                recorded=trained.weights_read,
+            )
     crop = config.crop_size_yx_px or (trained.patch_size_yx_px, trained.patch_size_yx_px)
     # the weights that encode, whatever config trained or imported them (taken before encoding: a
     # state the digest cannot read fails here, not after every patch): classifiers of an earlier run

@@ -2,11 +2,14 @@
 
 Observations of one track are correlated, so the workflow's bootstraps resample *tracks* (clusters)
 with replacement: the classifiers' CIs (:func:`dynaclr.classify.bootstrap_metrics`), the
-distillation's (:mod:`dynaclr.distill.intervals`) and the track-pair smoothness
-(:mod:`dynaclr.evaluation.temporal`). Below :data:`MIN_BOOTSTRAP_CLUSTERS` clusters there is no
-interval: every resample of a single cluster redraws that cluster, so each replicate is the point
-estimate and its "interval" a single value that cannot show the uncertainty (:func:`too_few_clusters`;
-:func:`bootstrap_interval` withholds it, NaN bounds and :data:`ONE_CLUSTER` as the reason).
+distillation's (:mod:`dynaclr.distill.intervals`), the track-pair smoothness
+(:mod:`dynaclr.evaluation.temporal`) and the DTW onset error over lineages
+(:func:`dynaclr.pseudotime.stage.onset_error_summary`). Below :data:`MIN_BOOTSTRAP_CLUSTERS`
+clusters there is no interval: every resample of a single cluster redraws that cluster, so each
+replicate is the point estimate and its "interval" a single value that cannot show the uncertainty
+(:func:`too_few_clusters`; :func:`bootstrap_interval` withholds it, NaN bounds and
+:data:`ONE_CLUSTER` as the reason). The feature trajectories' change over lineages
+(:mod:`dynaclr.figures.feature_trajectories`) asks more: three lineages and a spread.
 """
 
 from __future__ import annotations

@@ -93,6 +93,7 @@ from dynaclr.embeddings import (
 from dynaclr.evaluation.temporal import counted_reason, no_adjacent_pairs_reason, warn_unlinked
 from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_csv, read_table, write_csv, write_table
 from dynaclr.io.plate import TIME_INTERVAL_TOLERANCE
+from dynaclr.numerics.bootstrap import too_few_clusters
 from dynaclr.numerics.timescale import FrameClock
 from dynaclr.pseudotime.dtw import align_tracks, fill_frame_gaps
 
@@ -825,7 +826,9 @@ def onset_error_summary(accuracy: pd.DataFrame, *, seed: int = 0, n_resamples: i
     """Per (model, dataset) of a DTW accuracy table (:data:`DTW_ACCURACY_COLUMNS`): the mean
     |aligned - true onset| in frames over the lineages scored (reference excluded), their number,
     and the mean's percentile bootstrap interval over lineages at :data:`ONSET_ERROR_CONFIDENCE`
-    (``n_resamples`` resamples, seeded with ``seed``; NaN bounds below two lineages). The one
+    (``n_resamples`` resamples, seeded with ``seed``; NaN bounds below
+    :data:`~dynaclr.numerics.bootstrap.MIN_BOOTSTRAP_CLUSTERS` lineages, the rule of every cluster
+    bootstrap, :func:`~dynaclr.numerics.bootstrap.too_few_clusters`). The one
     computation of the DTW error the results table shows and the first page ranks the models by
     (:data:`ONSET_ERROR_COLUMNS`)."""
     scored = accuracy[~accuracy["is_reference_series"].astype(bool)].dropna(subset=["abs_onset_error_frames"])
@@ -833,7 +836,9 @@ def onset_error_summary(accuracy: pd.DataFrame, *, seed: int = 0, n_resamples: i
     for (model, dataset), errors in scored.groupby(["model", "dataset"], sort=True)["abs_onset_error_frames"]:
         values = errors.to_numpy(dtype=np.float64)
         low = high = float("nan")
-        if len(values) >= 2:
+        if n_resamples > 0 and not too_few_clusters(
+            len(values), n_resamples
+        ):  # the lineages are the clusters
             interval = stats.bootstrap(
                 (values,),
                 np.mean,

@@ -69,6 +69,8 @@ class ContrastiveCheckpoint:
             configured, the optimiser steps taken of those the schedule planned.
         imported_format: the format of the file rule ``import_model`` read the weights from
             (``dynaclr``, ``viscy``, ``timm``); ``None``: trained here.
+        weights_read: a timm import's record of how the file was read (the summary's
+            ``weights_read``, with the normalisation resolved then); ``None``: none recorded.
     """
 
     config: ContrastiveModelConfig
@@ -87,6 +89,7 @@ class ContrastiveCheckpoint:
     training_sampling_verified: bool | None = None
     training_state: dict[str, Any] | None = None
     imported_format: str | None = None
+    weights_read: dict[str, Any] | None = None
 
     def encoder_arguments(self) -> dict[str, Any]:
         """:class:`~dynaclr.contrastive.ContrastiveEncoder` arguments of this architecture."""
@@ -188,6 +191,7 @@ def read_contrastive_checkpoint(path: str | Path, map_location: str = "cpu") -> 
         training_sampling_verified=_recorded_training_sampling_verified(checkpoint),
         training_state=recorded_training_state(checkpoint, config),
         imported_format=_recorded_imported_format(checkpoint),
+        weights_read=_recorded_weights_read(checkpoint),
     )
 
 
@@ -298,6 +302,12 @@ def _recorded_imported_format(checkpoint: dict[str, Any]) -> str | None:
     summary = checkpoint.get(TRAINING_SUMMARY_KEY)
     fmt = summary.get("checkpoint_format") if isinstance(summary, dict) else None
     return fmt if isinstance(fmt, str) else None
+
+
+def _recorded_weights_read(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
+    summary = checkpoint.get(TRAINING_SUMMARY_KEY)
+    read = summary.get("weights_read") if isinstance(summary, dict) else None
+    return read if isinstance(read, dict) else None
 
 
 def _recorded_model_name(checkpoint: dict[str, Any]) -> str | None:

@@ -36,10 +36,12 @@ objects is refused, never executed. A weight that is NaN or infinite (a diverged
 overflow) is refused naming the tensor: every embedding would be NaN.
 
 A ``timm`` file records no network: :func:`check_timm_network` compares timm's ``config.json``
-beside it (a downloaded timm repository: the architecture, the weights' tag, mean and std) with
-``backbone``, and without it refuses a ``stem: backbone`` name without a tag whose architecture's
-pretrained tags normalise otherwise. Variants of identical tensor names and shapes (``resnet18``
-and ``resnetblur18``, ...) are told apart only by that ``config.json``.
+beside it (a downloaded timm repository: the architecture, the weights' tag, mean and std; read
+beside the :data:`TIMM_WEIGHTS_NAMES` timm writes with it only) with ``backbone``, and without it
+refuses a ``stem: backbone`` name without a tag whose architecture's pretrained tags normalise
+otherwise. Variants of identical tensor names and shapes (``resnet18`` and ``resnetblur18``, ...) are
+told apart only by that ``config.json``, recorded as an input with its SHA-256. The tag and mean and
+std the import resolved are recorded (``weights_read``): a copy is compared with them when read again.
 
 A ``model.ckpt`` of this workflow records the architecture it was built with (its training config):
 what the shapes cannot tell (``stem``; with ``stem: backbone`` the ``z_reduction`` and the patch
@@ -58,6 +60,7 @@ warning and ``training_sampling_verified: false`` (the embed jobs then do not wa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -90,6 +93,7 @@ __all__ = [
     "check_timm_network",
     "check_viscy_backbone",
     "import_model",
+    "timm_source",
     "viscy_encoder_state",
     "viscy_state_dict",
 ]
@@ -279,17 +283,29 @@ def _check_all_from_file(
 #: Hugging Face Hub): the ``architecture`` and the ``pretrained_cfg`` (``tag``, ``mean``, ``std``).
 TIMM_CONFIG_NAME = "config.json"
 
+#: The weights files timm writes beside its ``config.json`` and reads from a Hub repository
+#: (``timm.models._hub``: ``HF_SAFE_WEIGHTS_NAME``, ``HF_WEIGHTS_NAME`` and the OpenCLIP names): the
+#: ``config.json`` describes these, not another file a user saved in the same folder.
+TIMM_WEIGHTS_NAMES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "open_clip_model.safetensors",
+    "open_clip_pytorch_model.bin",
+)
+
 
 def _timm_config(path: Path) -> tuple[Path, str, dict[str, Any]] | None:
     """timm's ``config.json`` beside the weights file ``path`` (a downloaded timm repository): its
-    path, ``architecture`` and ``pretrained_cfg``; ``None`` where there is none, or the file beside is
-    not timm's (no ``architecture`` and ``pretrained_cfg``: e.g. a model config of this workflow).
+    path, ``architecture`` and ``pretrained_cfg``; ``None`` where there is none, the file beside is
+    not timm's (no ``architecture`` and ``pretrained_cfg``: e.g. a model config of this workflow), or
+    ``path`` is not one of the :data:`TIMM_WEIGHTS_NAMES` timm writes beside it (a file of the user's
+    own in a folder holding a timm download: the ``config.json`` describes the download's weights).
 
     Raises:
         ArtifactError: the file beside cannot be read as JSON.
     """
     config_path = path.parent / TIMM_CONFIG_NAME
-    if not config_path.is_file():
+    if path.name not in TIMM_WEIGHTS_NAMES or not config_path.is_file():
         return None
     try:
         record = json.loads(config_path.read_text())
@@ -318,14 +334,19 @@ def _same_normalisation(first: tuple[Any, Any], second: tuple[Any, Any]) -> bool
     )
 
 
-def _tags_normalised_otherwise(architecture: str, normalisation: tuple[Any, Any]) -> str:
-    """timm's published tags of ``architecture`` whose mean and std are not ``normalisation``, with
-    their values and those of the others (``""``: every tag normalises as ``normalisation``)."""
-    by_tag = {
+def _published_normalisations(architecture: str) -> dict[str, tuple[list[Any], list[Any]]]:
+    """timm's published ``architecture.tag`` names of ``architecture`` with their mean and std."""
+    return {
         name: (list(cfg.mean), list(cfg.std))
         for name, cfg in get_arch_pretrained_cfgs(architecture).items()
         if cfg.has_weights and cfg.mean is not None and cfg.std is not None  # not 'untrained'
     }
+
+
+def _tags_normalised_otherwise(architecture: str, normalisation: tuple[Any, Any]) -> str:
+    """timm's published tags of ``architecture`` whose mean and std are not ``normalisation``, with
+    their values and those of the others (``""``: every tag normalises as ``normalisation``)."""
+    by_tag = _published_normalisations(architecture)
     others = {name: value for name, value in by_tag.items() if not _same_normalisation(value, normalisation)}
     if not others:
         return ""
@@ -334,8 +355,78 @@ def _tags_normalised_otherwise(architecture: str, normalisation: tuple[Any, Any]
     return f"{listed}; {_normalisation_text(*normalisation)} for {same}"
 
 
+def recorded_normalisation(encoder: ContrastiveEncoder) -> dict[str, Any]:
+    """What ``import_model`` records of a timm backbone's input (``weights_read``): the pretrained tag
+    timm resolved the backbone name to and the mean and std the encoder normalises its input with
+    (none for a z-fold stem, which does not normalise so)."""
+    if not isinstance(encoder.input_stem, PretrainedImageInput):
+        return {}
+    return {
+        "pretrained_tag": getattr(encoder.backbone, "pretrained_cfg", {}).get("tag"),
+        "input_mean": encoder.input_stem.mean.flatten().tolist(),
+        "input_std": encoder.input_stem.std.flatten().tolist(),
+    }
+
+
+def _check_recorded_normalisation(
+    encoder: ContrastiveEncoder,
+    path: Path,
+    key: str,
+    recorded: Mapping[str, Any],
+    normalisation: tuple[Any, Any] | None,
+) -> None:
+    """Refuse a timm copy whose backbone name the installed timm normalises otherwise than its import
+    recorded (a timm whose default tag of the name changed): its weights would see inputs of another
+    scale."""
+    stored = (recorded["input_mean"], recorded["input_std"])
+    if normalisation is not None and not _same_normalisation(normalisation, stored):
+        raise ArtifactError(
+            f"{path}: expected {key} {encoder.backbone_name!r} to normalise its input as when the model "
+            f"was imported (tag {recorded.get('pretrained_tag')!r}: {_normalisation_text(*stored)}), "
+            f"found {_normalisation_text(*normalisation)} from the installed timm: its weights would see "
+            f"inputs of another scale; install the timm version it was imported with, or import the timm "
+            "file again with a backbone naming the tag"
+        )
+
+
+def _unpublished_tag_fix(
+    key: str, config_path: Path, path: Path, architecture: str, pretrained: dict[str, Any]
+) -> str:
+    """The advice for weights whose ``config.json`` gives a tag timm does not publish (``None``, or a
+    fine-tune's own, which timm refuses as a backbone name): the published tags of ``architecture``
+    normalising as the ``config.json`` says (the backbone name sets only the normalisation and the
+    network; the weights come from the file)."""
+    recorded = f"{config_path}, timm's config of {path.name}, records tag {pretrained.get('tag')!r}"
+    mean, std = pretrained.get("mean"), pretrained.get("std")
+    if not isinstance(mean, list) or not isinstance(std, list):
+        return (
+            f"{recorded}, which timm does not publish, and no mean and std: set {key} to the "
+            f"{architecture!r} tag whose normalisation the weights learnt with (their documentation)"
+        )
+    alike = sorted(
+        name
+        for name, value in _published_normalisations(architecture).items()
+        if _same_normalisation(value, (mean, std))
+    )
+    if not alike:
+        return (
+            f"{recorded}, which timm does not publish, with {_normalisation_text(mean, std)}, which no "
+            f"published tag of {architecture!r} has: this workflow cannot normalise as the weights learnt"
+        )
+    return (
+        f"{recorded}, which timm does not publish, with {_normalisation_text(mean, std)}, as the "
+        f"published {alike}: set {key}: {alike[0]} (the weights stay the file's)"
+    )
+
+
 def check_timm_network(
-    encoder: ContrastiveEncoder, path: Path, model_name: str, *, imported_copy: bool = False
+    encoder: ContrastiveEncoder,
+    path: Path,
+    model_name: str,
+    *,
+    imported_copy: bool = False,
+    imported_from: str | None = None,
+    recorded: Mapping[str, Any] | None = None,
 ) -> str | None:
     """Refuse a timm weights file whose network or normalisation cannot be the backbone's.
 
@@ -350,7 +441,13 @@ def check_timm_network(
     (``resnet18d``: ImageNet's, or 0.5 for ``ra4_e3600_r224_in1k``; ``convnext_base``: ImageNet's,
     or OpenAI CLIP's for ``clip_*``) is refused: the name's default tag would normalise the input.
     ``imported_copy``: ``path`` is a ``model.ckpt`` an earlier version imported from a timm file
-    without this check (rule ``import_model`` reading it again, and rule ``embed``, check its name).
+    without this check (rule ``import_model`` reading it again, and rule ``embed``, check its name);
+    ``imported_from``: the timm file it was imported from (its record's input), named in the advice
+    to import that file again under the tagged name (the copy cannot be re-imported under another
+    name: its recorded backbone is the bare one). ``recorded``: the copy's ``weights_read``; where it
+    holds the normalisation its import resolved (``input_mean``, ``input_std``: recorded since session
+    25), the copy passed this check then, and only that normalisation is compared with the one the
+    installed timm gives the name (timm's tag list of the day does not decide).
 
     Returns:
         The ``config.json`` compared, ``None`` where there was none.
@@ -366,6 +463,9 @@ def check_timm_network(
             encoder.input_stem.mean.flatten().tolist(),
             encoder.input_stem.std.flatten().tolist(),
         )
+    if imported_copy and recorded is not None and "input_mean" in recorded and "input_std" in recorded:
+        _check_recorded_normalisation(encoder, path, key, recorded, normalisation)
+        return None
     found = None if imported_copy else _timm_config(path)
     if found is not None:
         config_path, their_architecture, pretrained = found
@@ -377,7 +477,8 @@ def check_timm_network(
         if their_architecture != architecture:
             raise ArtifactError(
                 f"{path}: expected the weights of {key} {encoder.backbone_name!r}, found those of "
-                f"{their_architecture!r} (the architecture {config_path} records): timm networks of the "
+                f"{their_architecture!r} (the architecture {config_path}, timm's config of {path.name}, "
+                "records): timm networks of the "
                 "same tensor names and shapes read each other's weights and compute other features; set "
                 f"{key}: {their_name}"
             )
@@ -388,18 +489,28 @@ def check_timm_network(
             and isinstance(std, list)
             and not _same_normalisation(normalisation, (mean, std))
         ):
+            fix = (
+                f"set {key}: {their_name}"
+                if their_name != their_architecture
+                else _unpublished_tag_fix(key, config_path, path, their_architecture, pretrained)
+            )
             raise ArtifactError(
                 f"{path}: expected weights normalised as {key} {encoder.backbone_name!r} normalises its "
                 f"input ({_normalisation_text(*normalisation)}), found weights of {their_name!r} "
-                f"({_normalisation_text(mean, std)}, as {config_path} records): the network would see "
-                f"inputs of another scale; set {key}: {their_name}"
+                f"({_normalisation_text(mean, std)}, as {config_path}, timm's config of {path.name}, "
+                "records): the network would see "
+                f"inputs of another scale; {fix}"
             )
         if normalisation is not None and not tag and _tags_normalised_otherwise(architecture, normalisation):
+            if their_name != their_architecture:
+                fix = f"set {key}: {their_name} (as {config_path}, timm's config of {path.name}, records)"
+            else:  # a tag timm does not publish (a fine-tune's own): a published one normalising alike
+                fix = _unpublished_tag_fix(key, config_path, path, their_architecture, pretrained)
             raise ArtifactError(
                 f"{path}: expected {key} to name the weights' pretrained tag, found "
                 f"{encoder.backbone_name!r}, whose tags normalise their input otherwise "
                 f"({_tags_normalised_otherwise(architecture, normalisation)}): a model.ckpt of the name "
-                f"alone could not tell which it holds; set {key}: {their_name} (as {config_path} records)"
+                f"alone could not tell which it holds; {fix}"
             )
         return str(config_path)
     if normalisation is None or tag:
@@ -409,10 +520,14 @@ def check_timm_network(
         what = (
             "a model.ckpt imported from a timm file by an earlier version:" if imported_copy else "the file"
         )
+        original = imported_from or "the timm file it was imported from"
         fix = (
-            "(rule import_model then reads the timm file again)"
+            f"and import {original} again: contrastive_models.{model_name}.pretrained_weights: "
+            f"{original} in place of its checkpoint (a model.ckpt records the name it was imported under, "
+            "so it cannot be imported again under another)"
             if imported_copy
-            else f"or keep timm's {TIMM_CONFIG_NAME} beside the file"
+            else f"or read timm's download as it is, {' or '.join(TIMM_WEIGHTS_NAMES[:2])} beside its "
+            f"{TIMM_CONFIG_NAME}"
         )
         raise ArtifactError(
             f"{path}: expected {key} to name the weights' pretrained tag, found {encoder.backbone_name!r}, "
@@ -422,6 +537,12 @@ def check_timm_network(
             f"{fix}"
         )
     return None
+
+
+def timm_source(trained: ContrastiveCheckpoint) -> str | None:
+    """The timm file a ``model.ckpt`` imported from one records as its input (``None``: none)."""
+    inputs = trained.provenance.inputs
+    return inputs[0].path if inputs else None
 
 
 def _check_finite(encoder: ContrastiveEncoder, path: Path, fmt: str) -> None:
@@ -491,10 +612,20 @@ def _check_dynaclr_architecture(
         )
         for key in differing
     )
+    fix = f"set contrastive_models.{model_name}.training.{differing[0]} to the file's value"
+    retagged = differing == ["backbone"] and (
+        split_model_name_tag(found["backbone"])[0] == split_model_name_tag(expected["backbone"])[0]
+    )
+    if retagged and trained.imported_format == "timm":  # naming the tag a timm copy was imported without
+        original = timm_source(trained) or "the timm file it was imported from"
+        fix += (
+            f", or, to name the pretrained tag, import {original} again: "
+            f"contrastive_models.{model_name}.pretrained_weights: {original} in place of its checkpoint"
+        )
     raise ArtifactError(
         f"{path}: expected a model built as contrastive_models.{model_name}.training describes, found a "
         f"model.ckpt built otherwise: {detail}; the weights would embed otherwise than the file's model "
-        f"does: set contrastive_models.{model_name}.training.{differing[0]} to the file's value"
+        f"does: {fix}"
     )
 
 
@@ -763,13 +894,20 @@ def import_model(
     verified = False  # the channels are those the file states its weights learnt from
     per_time_point_verified = False  # likewise normalize_per_time_point
     sampling: list[dict[str, Any]] | None = None  # the sampling the file states its weights learnt from
-    weights_read: dict[str, str | list[str] | None] | None = None  # timm: how the file was read (recorded)
+    weights_read: dict[str, Any] | None = None  # timm: how the file was read (recorded)
     metadata_not_read: tuple[str, ...] = ()  # viscy: the metadata classes read as stand-ins (recorded)
     if trained is not None:
         if trained.imported_format == "viscy":  # a VisCy import of an earlier version, imported again
             check_viscy_backbone(encoder, source, model_name, imported_copy=True)
         if trained.imported_format == "timm":  # a timm import of an earlier version: its name unchecked
-            check_timm_network(encoder, source, model_name, imported_copy=True)
+            check_timm_network(
+                encoder,
+                source,
+                model_name,
+                imported_copy=True,
+                imported_from=timm_source(trained),
+                recorded=trained.weights_read,
+            )
         verified = trained.input_channels is not None and trained.input_channels_verified
         state = trained.encoder_state
         inputs_recorded = [(source, trained.provenance)]
@@ -803,10 +941,13 @@ def import_model(
             ) from None
         _check_all_from_file(encoder, weights_read, source, model_name)
         timm_config = check_timm_network(encoder, source, model_name)
-        if timm_config is not None:
-            weights_read["timm_config"] = timm_config  # the architecture and normalisation compared
+        weights_read.update(recorded_normalisation(encoder))  # embed compares it (not timm's tags of then)
         state = encoder.state_dict()
         inputs_recorded = [source]
+        if timm_config is not None:  # the architecture and normalisation compared, and its digest
+            weights_read["timm_config"] = timm_config
+            weights_read["timm_config_sha256"] = hashlib.sha256(Path(timm_config).read_bytes()).hexdigest()
+            inputs_recorded.append(Path(timm_config))
     else:
         check_viscy_backbone(encoder, source, model_name)
         read = read_weights_file(

@@ -478,9 +478,13 @@ def resumable_checkpoint(path: Path, identity: dict[str, Any]) -> Path | None:
             for record in (stored if isinstance(stored, dict) else identity, identity)
         )
         if made != here:
+            # a record without the keys: CPU float32, or a checkpoint saved before they were recorded
+            unrecorded = isinstance(stored, dict) and not {"accelerator", "precision"} & stored.keys()
             differs += (
-                f": made on {made[0]} in {made[1]}, this run trains on {here[0]} in {here[1]}; its steps "
-                "would go on in other numerics and augmentation draws"
+                f": made on {made[0]} in {made[1]}"
+                + (", or before checkpoints recorded their numerics" if unrecorded else "")
+                + f", this run trains on {here[0]} in {here[1]}; its steps would go on in other numerics "
+                "and augmentation draws"
             )
         logger.warning(
             "%s was made from other inputs or another config (%s); starting from scratch (it will be "
