@@ -567,3 +567,16 @@ def test_a_wavelength_is_bounded_in_the_schema_and_named_when_in_nanometres(path
     node[key] = 5.32
     with pytest.raises(ValidationError, match=rf"{key}\n  Input should be less than or equal to 2"):
         WorkflowConfig.model_validate(config)
+
+
+def test_an_explicit_reference_without_a_position_keeps_the_params_it_had():
+    """reference.y_px, x_px were added after explicit references had been run: left unset they are not
+    in align_pseudotime's params, so upgrading reruns no pseudo-time (nor what reads it); set, they are."""
+    from dynaclr.config.analysis import PseudotimeConfig
+
+    reference = {"fov_name": "A/1/0", "track_id": 1, "t_start": 0, "t_stop": 5, "onset_t": 2}
+    params = PseudotimeConfig.model_validate({"reference": reference}).job_params()
+    assert params["reference"] == {"dataset": None, **reference}  # the keys it had before them
+    placed = PseudotimeConfig.model_validate({"reference": {**reference, "y_px": 3.0, "x_px": 4.0}})
+    assert placed.job_params()["reference"] == {"dataset": None, **reference, "y_px": 3.0, "x_px": 4.0}
+    assert PseudotimeConfig().job_params()["reference"] is None

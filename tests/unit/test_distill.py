@@ -4,6 +4,7 @@ synthetic artifacts."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from pathlib import Path
@@ -566,6 +567,61 @@ def test_the_workflow_config_checks_an_imported_student_models_crop_at_planning(
     ):
         WorkflowConfig.model_validate(raw)
     raw["analysis"]["distillation"]["crop_size_yx_px"] = 48
+    WorkflowConfig.model_validate(raw)
+
+
+@pytest.mark.parametrize("import_format", ["viscy", "timm"])
+def test_an_imported_students_crop_is_checked_against_the_first_dataset_it_embeds(tmp_path, import_format):
+    """Rule import_model records a VisCy- or timm-imported model's input from its patch spec on the first
+    dataset it embeds (demo_15min, 32 px), not the distilled dataset's spec of the same name (demo,
+    48 px). Planning read the distilled dataset's: it refused crop_size_yx_px 32, the model's input, and
+    let 48 through to the distill job, which refused it after the teacher's training."""
+    raw = _distillation_overlay()
+    raw["datasets"]["demo_15min"]["patches"] = copy.deepcopy(raw["datasets"]["demo"]["patches"])
+    for spec in raw["datasets"]["demo_15min"]["patches"]:
+        if spec["name"] == "phase":
+            spec["patch_size_yx_px"] = 32
+    student = raw["contrastive_models"]["time_aware_phase"]
+    student.pop("train_datasets")
+    student["embed_datasets"] = ["demo_15min"]
+    if import_format == "viscy":
+        (tmp_path / "phase_model.ckpt").write_bytes(b"weights")
+        student.update({"checkpoint": str(tmp_path / "phase_model.ckpt"), "checkpoint_format": "viscy"})
+    else:
+        student.update({"train": False, "pretrained_weights": str(tmp_path / "convnext.safetensors")})
+        student["training"].update({"stem": "backbone", "projection_dim": 0})
+    config = WorkflowConfig.model_validate(raw)
+    assert config.contrastive_models["time_aware_phase"].import_format == import_format
+    assert config.embedded_datasets("time_aware_phase") == ["demo_15min"]
+    raw["analysis"]["distillation"]["crop_size_yx_px"] = 32
+    WorkflowConfig.model_validate(raw)
+    raw["analysis"]["distillation"]["crop_size_yx_px"] = 48
+    with pytest.raises(
+        ValidationError,
+        match=r"crop_size_yx_px: expected null or 32 \(the network input of student_model "
+        r"'time_aware_phase', which rule embed feeds it\), found 48; set it to null \(or 32\), the size "
+        r"its patch spec declares \(datasets.demo_15min.patches\[phase\].patch_size_yx_px;",
+    ):
+        WorkflowConfig.model_validate(raw)
+
+
+def test_a_crop_given_for_a_workflow_model_ckpt_student_must_fit_the_teachers_stored_patches(tmp_path):
+    """A model.ckpt of this workflow imported as student_model records its own input (read by the
+    distill job), so planning skipped every size check, the fit in the teacher's stored patches too: a
+    crop_size_yx_px of 512 px (the stored window is 88 px) passed planning. A crop given is checked."""
+    raw = _distillation_overlay()
+    (tmp_path / "phase_model.ckpt").write_bytes(b"weights")
+    student = raw["contrastive_models"]["time_aware_phase"]
+    student.pop("train_datasets")
+    student.update({"checkpoint": str(tmp_path / "phase_model.ckpt"), "checkpoint_format": "dynaclr"})
+    raw["analysis"]["distillation"]["crop_size_yx_px"] = 512
+    with pytest.raises(
+        ValidationError,
+        match=r"crop_size_yx_px: expected a student input within the stored patches of the teacher's spec "
+        r"datasets.demo.patches\[phase_sensor\] \(\d+ x \d+ px\), found 512 px",
+    ):
+        WorkflowConfig.model_validate(raw)
+    raw["analysis"]["distillation"]["crop_size_yx_px"] = None  # its own input: the distill job checks it
     WorkflowConfig.model_validate(raw)
 
 

@@ -1664,6 +1664,32 @@ def test_a_constant_brightfield_stack_is_dropped_as_nan_named_and_marked_reduced
     assert row["reason"] == "frames [1] dropped (constant input frame: every voxel one value, no signal)"
 
 
+def test_the_missing_voxels_of_a_dropped_brightfield_frame_are_not_counted_as_filled(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path]
+):
+    """A frame dropped after its missing voxels were counted (constant once filled; without brightfield
+    intensity) is written as NaN: none of its voxels is filled, yet they were counted in filled_voxels
+    ("filled in frames that were used"). They stay missing voxels; frame 0's 4 are the filled ones."""
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    clean = _as_16_bit(_first_frames(tiny_plate["plate"])[:, :1], 3000.0).astype(np.float32)
+    counts = clean.copy()
+    counts[0, 0, 0, :2, :2] = np.nan  # filled: frame 0 is reconstructed
+    counts[1, 0] = 5000.0
+    counts[1, 0, 0, :3, :3] = np.nan  # a constant frame's: not filled
+    output = np.zeros((3, 1, *counts.shape[2:]), np.float32)
+    totals = reconstruct_frames(counts, 0, output, transfer_function, PhaseConfig())
+    metrics = totals.metrics("A/1/0", "3d", seconds_total=1.0)
+    assert metrics["constant_frames"] == [1] and np.isnan(output[1]).all()
+    assert metrics["missing_voxels"] == 4 + 9 and metrics["filled_voxels"] == 4
+    n_x = counts.shape[-1]  # frame 1 without brightfield: 31 % NaN and 31 % padding
+    counts[1] = clean[1]
+    counts[1, ..., : int(0.31 * n_x)] = np.nan
+    counts[1, ..., int(0.31 * n_x) : int(0.62 * n_x)] = 0.0
+    totals = reconstruct_frames(counts, 0, output, transfer_function, PhaseConfig())
+    assert totals.frames_without_intensity == [1]
+    assert totals.missing.filled_voxels == 4 and totals.missing.missing_voxels > 4
+
+
 @pytest.mark.parametrize("slice_value", ["zero_under_offset_0", "constant", "nan"])
 def test_a_brightfield_stack_with_a_constant_z_slice_is_named_and_marked_reduced(
     tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], caplog, slice_value: str

@@ -30,6 +30,7 @@ from dynaclr.pseudotime.stage import (
     never_reached_statement,
     pseudotime_stage,
     read_dtw_accuracy,
+    reference_position,
     select_reference,
     select_references,
     state_events,
@@ -1367,8 +1368,8 @@ def test_an_explicit_reference_is_checked_against_its_position_after_a_retrackin
     assert same.series.query_id == explicit.track_id and not caplog.records
     pattern = (
         rf"analysis\.pseudotime\.reference\.y_px/x_px: expected the reference FOV {explicit.fov_name} track "
-        rf"{explicit.track_id} at y {explicit.y_px:g}, x {explicit.x_px:g} px at frame {explicit.t_start}, "
-        r"found it at y [\d.]+, x [\d.]+ .*max_match_distance_px 6\).*"
+        rf"{explicit.track_id} at y {explicit.y_px:g}, x {explicit.x_px:g} px at frame {explicit.t_start} "
+        r"\(its first in t_start\.\.t_stop\), found it at y [\d.]+, x [\d.]+ .*max_match_distance_px 6\).*"
         rf"track {new_id} is there now"
     )
     with pytest.raises(ValueError, match=pattern):
@@ -1381,6 +1382,81 @@ def test_an_explicit_reference_is_checked_against_its_position_after_a_retrackin
     )
     with pytest.raises(ValueError, match=r"expected the embeddings' cells to have y, x columns"):
         select_reference(lineage_series(truth), None, config, cells=truth.drop(columns=["y", "x"]))
+
+
+def _divided_lineage(mother_x: float = 50.0) -> pd.DataFrame:
+    """FOV A/1/0: mother track 1 at x ``mother_x`` (frames 0..4) divides into daughters 2 (x 80) and 3
+    (x 20) (frames 5..11); track 4 at x 140 (frames 0..7), mother of track 5 (frames 8..11); all at y 50."""
+    rows = [dict(track_id=1, parent_track_id=-1, t=t, x=mother_x) for t in range(5)]
+    for t in range(5, 12):
+        rows += [
+            dict(track_id=2, parent_track_id=1, t=t, x=80.0),
+            dict(track_id=3, parent_track_id=1, t=t, x=20.0),
+        ]
+    rows += [dict(track_id=4, parent_track_id=-1, t=t, x=140.0) for t in range(8)]
+    rows += [dict(track_id=5, parent_track_id=4, t=t, x=140.0) for t in range(8, 12)]
+    return pd.DataFrame(rows).assign(fov_name="A/1/0", y=50.0)
+
+
+def test_a_daughters_reference_is_checked_at_her_own_first_frame_not_her_mothers():
+    """The reference series of daughter 2 starts on her mother's frames (t_start 2): the position was
+    checked at the window's first row, the mother's, which both daughters share, so a re-tracking
+    swapping the daughters' ids passed with exit 0 (the pseudo-time measured against her sister), and
+    the daughter's own position was refused as a renumbering. It is now checked at the named track's
+    first frame in t_start..t_stop (5), and the record's chosen_reference gives that position back."""
+    cells = _divided_lineage()
+    explicit = ReferenceTrackConfig(
+        fov_name="A/1/0", track_id=2, t_start=2, t_stop=10, onset_t=7, y_px=50.0, x_px=80.0
+    )
+    config = PseudotimeConfig(reference=explicit)
+    reference = select_reference(lineage_series(cells), None, config, cells=cells)
+    assert reference.series.query_id == 2 and int(reference.series.t[reference.first]) == 2
+    # given back, the recorded position is the daughter's at her first frame (5), not her mother's
+    assert reference_position(reference, cells) == {"y_px": 50.0, "x_px": 80.0}
+    swapped = cells.assign(track_id=cells["track_id"].replace({2: 3, 3: 2}))
+    with pytest.raises(
+        ValueError,
+        match=r"expected the reference FOV A/1/0 track 2 at y 50, x 80 px at frame 5 \(its first in "
+        r"t_start\.\.t_stop\), found it at y 50\.0, x 20\.0 \(60\.0 px away.*track 3 is there now "
+        r"\(set track_id to it\)",
+    ):
+        select_reference(lineage_series(swapped), None, config, cells=swapped)
+    # the mother's position is not the daughter's
+    mothers = config.model_copy(update={"reference": explicit.model_copy(update={"x_px": 50.0})})
+    with pytest.raises(ValueError, match=r"at y 50, x 50 px at frame 5 .*found it at y 50\.0, x 80\.0"):
+        select_reference(lineage_series(cells), None, mothers, cells=cells)
+    # a window of her mother's frames alone holds no frame of hers to check
+    early = explicit.model_copy(update={"t_stop": 5, "onset_t": 3})
+    with pytest.raises(
+        ValueError,
+        match=r"expected the reference FOV A/1/0 track 2 to have a frame in t_start\.\.t_stop \(2\.\.5\).*"
+        r"found only frames 2\.\.4 of its lineage's tracks \[1\] there",
+    ):
+        select_reference(lineage_series(cells), None, PseudotimeConfig(reference=early), cells=cells)
+    without = early.model_copy(update={"y_px": None, "x_px": None})
+    early_reference = select_reference(
+        lineage_series(cells), None, PseudotimeConfig(reference=without), cells=cells
+    )
+    assert reference_position(early_reference, cells) == {"y_px": None, "x_px": None}
+
+
+def test_a_mother_at_a_daughters_position_is_not_offered_as_her_track_id():
+    """Daughter 2's position at her first frame is held by track 4, a mother: naming her would make the
+    reference end in her daughter 5, so the refusal says she is a mother instead of "set track_id to it"."""
+    cells = _divided_lineage()
+    explicit = ReferenceTrackConfig(
+        fov_name="A/1/0", track_id=2, t_start=2, t_stop=10, onset_t=7, y_px=50.0, x_px=140.0
+    )
+    with pytest.raises(
+        ValueError, match=r"track 4 is there now \(a mother: name the daughter the reference follows\)$"
+    ):
+        select_reference(lineage_series(cells), None, PseudotimeConfig(reference=explicit), cells=cells)
+    # a mother named for a mother's frames is offered
+    mother = ReferenceTrackConfig(
+        fov_name="A/1/0", track_id=1, t_start=0, t_stop=10, onset_t=7, y_px=50.0, x_px=140.0
+    )
+    with pytest.raises(ValueError, match=r"track 4 is there now \(set track_id to it\)$"):
+        select_reference(lineage_series(cells), None, PseudotimeConfig(reference=mother), cells=cells)
 
 
 def test_an_explicit_reference_without_position_warns_it_is_named_by_id_only(planted, caplog):

@@ -1197,6 +1197,31 @@ def test_a_constant_phase_frame_is_dropped_as_nan_named_and_marked_reduced(
     assert row["reason"] == "frames [2] dropped (constant input frame: every voxel one value, no signal)"
 
 
+def test_the_missing_voxels_of_a_constant_frame_are_not_counted_as_filled() -> None:
+    """Frame 1 is constant (0.0) with 25 NaN voxels: dropped, predicted as NaN, so none of its voxels
+    is filled; they were counted in filled_voxels ("filled in frames that were used": 125, not frame
+    0's 100). They stay missing voxels."""
+    from dynaclr.numerics.missing import MissingTally
+    from dynaclr.numerics.normalization import ChannelStatistics
+    from dynaclr.numerics.repeats import RepeatedFrames
+    from dynaclr.virtual_stain.predict import normalised_phase_stacks
+
+    phase = np.random.default_rng(0).normal(0.0, 0.1, (3, 1, 3, 32, 32)).astype(np.float32)
+    phase[0, 0, 1, :10, :10] = np.nan  # filled: frame 0 is predicted
+    phase[1, 0] = 0.0
+    phase[1, 0, 0, :5, :5] = np.nan  # a constant frame's: not filled
+    normalization = ChannelStatistics("Phase", "zscore", 0.0, 0.1, 0.0, 0.1, 0.0, 0.3, 3)
+    tally = MissingTally("FOV A/1/0 channel 'Phase'", expected_voxels=phase[:, 0].size)
+    constant: list[int] = []
+    stacks = normalised_phase_stacks(
+        phase, 0, normalization, tally, store="p.zarr", fov_name="A/1/0", repeats=RepeatedFrames(),
+        constant=constant, saturated=[],
+    )  # fmt: skip
+    used = [stack is not None for stack in stacks]
+    assert used == [True, False, True] and constant == [1]
+    assert tally.metrics()["missing_voxels"] == 125 and tally.metrics()["filled_voxels"] == 100
+
+
 def test_a_checkpoint_whose_weights_hold_nan_is_refused_at_the_first_frame(
     predicted: dict[str, Any], plate: dict[str, Path], trained: dict[str, Any], tmp_path: Path
 ) -> None:

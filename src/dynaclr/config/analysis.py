@@ -363,9 +363,11 @@ class ReferenceTrackConfig(StrictModel):
         None,
         ge=0.0,
         description=(
-            "Centroid row (pixels) of the reference cell at its first frame (t_start; where its series "
-            "skips t_start, the first frame after it), as the tracks give it; with x_px. The track's "
-            "centroid there must lie within analysis.pseudotime.max_match_distance_px of it, else the "
+            "Centroid row (pixels) of the named track (track_id) at its first frame in t_start..t_stop, "
+            "as the tracks give it; with x_px. Not her mother's position where the window starts before "
+            "the division: two daughters swapped by a re-tracking share their mother's frames. The "
+            "track's centroid there must lie within analysis.pseudotime.max_match_distance_px of it, "
+            "and the track must have a frame in the window, else the "
             "stage refuses: a re-tracking (a tracking config edit reruns it) renumbers tracks, and the "
             "same track id then names another cell. null (with x_px): the reference is identified by "
             "FOV and track id only (a WARNING says so)."
@@ -374,7 +376,9 @@ class ReferenceTrackConfig(StrictModel):
     x_px: float | None = Field(
         None,
         ge=0.0,
-        description="Centroid column (pixels) of the reference cell at its first frame; see y_px.",
+        description=(
+            "Centroid column (pixels) of the named track at its first frame in t_start..t_stop; see y_px."
+        ),
     )
 
     @model_validator(mode="after")
@@ -386,7 +390,8 @@ class ReferenceTrackConfig(StrictModel):
             )
         if (self.y_px is None) != (self.x_px is None):
             raise ValueError(
-                "reference y_px, x_px: expected both (the reference cell's centroid at t_start) or neither, "
+                "reference y_px, x_px: expected both (the named track's centroid at its first frame in "
+                "t_start..t_stop) or neither, "
                 f"found y_px={self.y_px}, x_px={self.x_px}"
             )
         return self
@@ -500,6 +505,17 @@ class PseudotimeConfig(StrictModel):
         "truth with it too, and an explicit reference's y_px, x_px must lie this close to its track.",
     )
     seed: int = Field(0, ge=0, description="Seed of the PCA solver.")
+
+    def job_params(self) -> dict[str, Any]:
+        """:meth:`StrictModel.job_params` without the reference's ``y_px, x_px`` where unset: keys added
+        after explicit references had been run without them, so that upgrading reruns no alignment."""
+        params = super().job_params()
+        reference = params.get("reference")
+        if reference is not None:
+            for axis in ("y_px", "x_px"):
+                if reference.get(axis) is None:
+                    reference.pop(axis, None)
+        return params
 
     @model_validator(mode="after")
     def _one_explicit_reference(self) -> PseudotimeConfig:

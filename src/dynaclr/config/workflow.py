@@ -1541,39 +1541,51 @@ class WorkflowConfig(StrictModel):
 
     def _check_student_input_size(self, dataset: str, spec: PatchSpec) -> None:
         """The student reads the input size it would be fed: ``crop_size_yx_px`` is null or the network
-        input ``student_model`` takes, its spec's ``patch_size_yx_px`` for a workflow-trained model and
-        for a model imported from a VisCy checkpoint or timm weights (rule ``import_model`` records that
-        size as the model's input); a ``model.ckpt`` of this workflow imported as ``checkpoint`` records
-        its own (at most the spec's; reading it at planning would load torch and the weights), checked by
-        the distill job, :func:`dynaclr.distill.stage.student_crop`, with the same message. The size it
-        reads must fit the teacher's stored patches it is cropped from (``spec``, the teacher's patch
-        spec)."""
+        input ``student_model`` takes: for a workflow-trained model its spec's ``patch_size_yx_px`` on
+        its first training dataset (what it trained on), for a model imported from a VisCy checkpoint
+        or timm weights its spec's on the first dataset it embeds (the size rule ``import_model``
+        records as the model's input; not the distilled dataset's, whose spec of the same name may
+        have another size). A ``model.ckpt`` of this workflow imported as ``checkpoint`` records its
+        own (at most the spec's; reading it at planning would load torch and the weights), checked by
+        the distill job, :func:`dynaclr.distill.stage.student_crop`, with the same message. The size
+        it reads (a ``crop_size_yx_px`` given, for every student) must fit the teacher's stored
+        patches it is cropped from (``spec``, the teacher's patch spec)."""
         distillation = self.analysis.distillation
         fed, key = distillation.crop_size_yx_px, "analysis.distillation.crop_size_yx_px"
-        if distillation.student_model is not None:
-            student = self.contrastive_models[str(distillation.student_model)]
-            if student.is_loaded and student.import_format == "dynaclr":
-                return  # its network input is in its file
-            trained = self.datasets[dataset].patch_spec(student.training.patch_spec).patch_size_yx_px
+        student_name = distillation.student_model
+        student = None if student_name is None else self.contrastive_models[str(student_name)]
+        if student is not None and not (student.is_loaded and student.import_format == "dynaclr"):
+            source = self._student_input_dataset(str(student_name), dataset)
+            trained = self.datasets[source].patch_spec(student.training.patch_spec).patch_size_yx_px
+            where = f"datasets.{source}.patches[{student.training.patch_spec}].patch_size_yx_px"
             problem = crop_size_mismatch(distillation, trained)
             if problem:
-                remedy = ", the size its patch spec declares (rule import_model records it as its input)"
+                remedy = (
+                    f", the size its patch spec declares ({where}; rule import_model records it as its input)"
+                )
                 if not student.is_loaded:
                     asked = distillation.crop_size_yx_px
-                    remedy = f", or train student_model on a spec of patch_size_yx_px {asked}"
+                    remedy = f", or train student_model on a spec of patch_size_yx_px {asked} ({where})"
                 raise ValueError(f"{problem}; set it to null (or {trained}){remedy}")
             if fed is None:
                 fed = trained
-                key = (
-                    f"analysis.distillation.student_model ({distillation.student_model!r}, "
-                    f"datasets.{dataset}.patches[{student.training.patch_spec}].patch_size_yx_px)"
-                )
+                key = f"analysis.distillation.student_model ({student_name!r}, {where})"
         if fed is not None and fed > spec.initial_size_px:
             raise ValueError(
                 f"{key}: expected a student input within the stored patches of the teacher's spec "
                 f"datasets.{dataset}.patches[{spec.name}] ({spec.initial_size_px} x {spec.initial_size_px} "
                 f"px), found {fed} px; use a smaller input or raise the spec's initial_patch_size_yx_px"
             )
+
+    def _student_input_dataset(self, student: str, dataset: str) -> str:
+        """The dataset whose ``student`` patch spec gives its network input: its first training dataset
+        (trained here), else the first it embeds (imported: ``imported_spec`` of rule ``import_model``);
+        ``dataset`` (the distilled one) where it has neither."""
+        entry = self.contrastive_models[student]
+        if not entry.is_loaded and entry.train_datasets:
+            return entry.train_datasets[0]
+        embedded = self.embedded_datasets(student)
+        return embedded[0] if embedded else dataset
 
     def _check_student_model(self, teacher: str, dataset: str) -> None:
         """The student model reads, from its own patch spec, exactly the student's channels of the

@@ -149,6 +149,12 @@ class MissingTally:
             self._fail(self.missing_voxels / self.expected_voxels, "at least ")
         return dropped
 
+    def not_used(self, values: np.ndarray) -> None:
+        """The frame :meth:`add` last counted as used (``values``) is dropped by the stage for another
+        cause (constant, no brightfield intensity): its missing voxels were never filled, so they leave
+        ``filled_voxels`` (they stay in ``missing_voxels``)."""
+        self.filled_voxels -= count_missing(values)
+
     @property
     def missing_share(self) -> float:
         """Share of the voxels seen that are missing (0 before any frame)."""

@@ -665,8 +665,9 @@ class ReconstructionTotals:
     frame is never listed there, it has no phase) with their voxels there (``saturated_voxels``) and
     the full scales (``full_scales``), the frames dropped for a constant stack (``constant_frames``:
     :func:`~dynaclr.numerics.repeats.is_constant` once filled, intensity above the dark level), the
-    reconstructed frames holding a constant z slice with those slices (``frames_with_constant_slices``:
-    :data:`~dynaclr.numerics.repeats.CONSTANT_SLICES_KEY`), :meth:`SignCheck.skewness`
+    reconstructed frames holding a constant z slice, each with its slices (``frames_with_constant_slices``;
+    the record's :data:`~dynaclr.numerics.repeats.CONSTANT_SLICES_KEY` holds the frame numbers only,
+    the WARNING names the first frame's slices), :meth:`SignCheck.skewness`
     (``sign_skewness``) of the
     reconstructed frames it was evaluated on (``sign_frames``: :func:`sign_check_frames`), and the
     reconstructed frames equal voxel for voxel to the frame before (``repeated_frames``: a frame
@@ -918,6 +919,7 @@ def reconstruct_frames(
                 phase = reconstruct_filled_stack(filled, transfer_function, config)
             except NoBrightfieldIntensityError as err:
                 totals.drop_without_intensity(t, err, where)
+                totals.missing.not_used(counts)
                 dropped = True
             except ValueError as err:
                 raise ValueError(f"{where} frame t={t}: {err}") from err
@@ -925,6 +927,7 @@ def reconstruct_frames(
                 dropped = is_constant(filled)  # intensity but no modulation: a phase of exactly 0
                 if dropped:
                     totals.constant_frames.append(int(t))
+                    totals.missing.not_used(counts)
                 else:  # a dropped frame has no phase to reduce: it carries its drop reason only
                     totals.count_maximum(t, counts)
                     totals.count_constant_slices(t, filled)

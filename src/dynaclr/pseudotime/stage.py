@@ -561,6 +561,15 @@ def _explicit_reference(
     return reference
 
 
+def own_first_row(reference: Reference, track_id: int) -> int | None:
+    """Index (into the reference's series) of ``track_id``'s first row inside the reference's window,
+    ``None`` where the track has no row there (a daughter whose window holds only her mother's frames).
+    The reference series puts its mothers' frames first, so the window's first row is often not the
+    named track's."""
+    own = np.flatnonzero(reference.series.track_ids[reference.first : reference.stop] == track_id)
+    return reference.first + int(own[0]) if own.size else None
+
+
 def check_reference_position(
     reference: Reference, explicit: ReferenceTrackConfig, cells: pd.DataFrame | None, radius_px: float
 ) -> None:
@@ -568,23 +577,26 @@ def check_reference_position(
 
     The reference is named by FOV and track id; a re-tracking (a tracking config edit reruns it)
     renumbers tracks, and the id then names another cell that may cover the frames as well. With
-    ``y_px, x_px`` the track's centroid at the reference's first frame (``t_start``, or the first
-    frame of the series after it) must lie within ``radius_px``; without them a WARNING says the
-    reference is identified by its id only.
+    ``y_px, x_px`` the NAMED track's centroid at its first frame in ``t_start..t_stop``
+    (:func:`own_first_row`; not the window's first frame, which is her mother's where the window
+    starts before the division: two daughters swapped by a re-tracking share it) must lie within
+    ``radius_px``; without them a WARNING says the reference is identified by its id only.
 
     Raises:
         ValueError: the centroid is farther (naming the key, the FOV and track, the position expected
-            and found, and the track now nearest the position), or ``cells`` has no ``y, x``.
+            and found, and the track now nearest the position), the named track has no frame in the
+            window, or ``cells`` has no ``y, x``.
     """
     if explicit.y_px is None or explicit.x_px is None:
         logger.warning(
             "analysis.pseudotime.reference: FOV %s track %d is identified by its track id only; a "
             "re-tracking (e.g. a tracking config edit reruns it) may renumber the tracks and make it "
-            "another cell. Add analysis.pseudotime.reference.y_px and x_px (its centroid at frame t_start, "
-            "%d) to have the track checked against them",
+            "another cell. Add analysis.pseudotime.reference.y_px and x_px (its centroid at its first "
+            "frame in t_start..t_stop, %d..%d) to have the track checked against them",
             explicit.fov_name,
             explicit.track_id,
             explicit.t_start,
+            explicit.t_stop,
         )
         return
     key = "analysis.pseudotime.reference.y_px/x_px"
@@ -594,14 +606,24 @@ def check_reference_position(
             f"against, found {[] if cells is None else sorted(map(str, cells.columns))}; remove y_px and "
             "x_px or re-embed cells with their centroids"
         )
-    row = int(reference.rows[0])
-    frame = int(reference.series.t[reference.first])
-    track = int(reference.series.track_ids[reference.first])
+    at = own_first_row(reference, explicit.track_id)
+    if at is None:
+        window = reference.series.t[reference.first : reference.stop]
+        raise ValueError(
+            f"{key}: expected the reference FOV {explicit.fov_name} track {explicit.track_id} to have a "
+            f"frame in t_start..t_stop ({explicit.t_start}..{explicit.t_stop}) to check its position at, "
+            f"found only frames {int(window.min())}..{int(window.max())} of its lineage's tracks "
+            f"{sorted({int(t) for t in reference.series.track_ids[reference.first : reference.stop]})} "
+            "there: widen the window to its frames, or name the track whose frames these are"
+        )
+    row = int(reference.series.rows[at])
+    frame = int(reference.series.t[at])
     found_y, found_x = float(cells["y"].iloc[row]), float(cells["x"].iloc[row])
     distance = float(np.hypot(found_y - explicit.y_px, found_x - explicit.x_px))
     if distance <= radius_px:
         return
-    same_frame = cells[(cells["fov_name"].astype(str) == explicit.fov_name) & (cells["t"] == frame)]
+    same_fov = cells["fov_name"].astype(str) == explicit.fov_name
+    same_frame = cells[same_fov & (cells["t"] == frame)]
     offsets = np.hypot(
         same_frame["y"].to_numpy(dtype=float) - explicit.y_px,
         same_frame["x"].to_numpy(dtype=float) - explicit.x_px,
@@ -609,15 +631,37 @@ def check_reference_position(
     nearest = ""
     if offsets.size and offsets.min() <= radius_px:
         there = int(same_frame["track_id"].iloc[int(offsets.argmin())])
-        nearest = f"; track {there} is there now (set track_id to it)"
+        mothers = (
+            set(cells.loc[same_fov, "parent_track_id"].astype(int))
+            if "parent_track_id" in cells.columns
+            else set()
+        )
+        # a mother is no track_id to give for a daughter: the reference would end in one of hers
+        nearest = f"; track {there} is there now" + (
+            " (a mother: name the daughter the reference follows)"
+            if there in mothers and explicit.track_id not in mothers
+            else " (set track_id to it)"
+        )
     raise ValueError(
-        f"{key}: expected the reference FOV {explicit.fov_name} track {explicit.track_id}"
-        + (f" (its mother track {track})" if track != explicit.track_id else "")
-        + f" at y {explicit.y_px:g}, x {explicit.x_px:g} px at frame {frame}, found it at y {found_y:.1f}, "
-        f"x {found_x:.1f} ({distance:.1f} px away, more than analysis.pseudotime.max_match_distance_px "
-        f"{radius_px:g}): the tracks were likely renumbered by a re-tracking, and the id names another "
-        f"cell{nearest}"
+        f"{key}: expected the reference FOV {explicit.fov_name} track {explicit.track_id} at y "
+        f"{explicit.y_px:g}, x {explicit.x_px:g} px at frame {frame} (its first in t_start..t_stop), "
+        f"found it at y {found_y:.1f}, x {found_x:.1f} ({distance:.1f} px away, more than "
+        f"analysis.pseudotime.max_match_distance_px {radius_px:g}): the tracks were likely renumbered by a "
+        f"re-tracking, and the id names another cell{nearest}"
     )
+
+
+def reference_position(reference: Reference, cells: pd.DataFrame) -> dict[str, float | None]:
+    """``y_px, x_px``: the centroid of the reference's query track at her first frame in its window
+    (what :func:`check_reference_position` checks when the reference is given back with
+    ``track_id: query_id``); ``None`` without positions or where the window holds none of her frames."""
+    at = own_first_row(reference, reference.series.query_id)
+    return {
+        f"{axis}_px": None
+        if at is None or axis not in cells.columns
+        else float(cells[axis].iloc[int(reference.series.rows[at])])
+        for axis in ("y", "x")
+    }
 
 
 def _automatic_reference(
@@ -2091,11 +2135,9 @@ def pseudotime_stage(
             "t_start": int(reference.series.t[reference.first]),
             "t_stop": int(reference.series.t[reference.stop - 1]) + 1,
             "onset_t": reference.onset_t,
-            # its centroid at t_start, to give back as reference.y_px, x_px (None without positions)
-            **{
-                f"{axis}_px": float(obs[axis].iloc[int(reference.rows[0])]) if axis in obs.columns else None
-                for axis in ("y", "x")
-            },
+            # the query track's centroid at its first frame in the window, to give back as
+            # reference.y_px, x_px (None without positions, or where the window holds only her mothers')
+            **reference_position(reference, obs),
         },
         # method sliding: lineage series left out as shorter than the reference (logged at WARNING)
         "n_series_shorter_than_reference": alignment.n_too_short,

@@ -184,6 +184,7 @@ def normalised_phase_stacks(
         repeats.add(t, stack, dropped=dropped)
         if not dropped and is_constant(stack):
             constant.append(int(t))
+            tally.not_used(stack)  # its missing voxels are not filled: the frame is dropped
             dropped = True
         elif not dropped and saturated_frame(stack) is not None:
             saturated.append(int(t))
