@@ -41,6 +41,7 @@ from dynaclr.io.plate import (
     PLATE_PIXEL_SIZE_KEY,
     SAFE_NAME,
     SUPPLIED_KEY,
+    listed_fov_names,
     planned_root_attributes,
     read_plate_layout,
     read_plate_sampling,
@@ -266,7 +267,24 @@ def plate_fov_metadata(dataset):
     still reruns every FOV: ``ancient()`` there would hide a FOV's own reasons to rerun whenever the
     plate job reruns too (Snakemake 9.27 skips the jobs below a job that runs: docs/benchmarks.md,
     "What reruns when one FOV changes")."""
-    return [ancient(path) for name in fovs(dataset) for path in fov_metadata(dataset, name)]
+    if not own_plate(dataset):
+        return []
+    return [ancient(path) for name in own_plate_fovs(dataset) for path in fov_metadata(dataset, name)]
+
+
+@functools.cache
+def own_plate_fovs(dataset):
+    """The FOV names of a plate of your own: at planning plate_layout's (every position read and
+    checked once anyway); in a job, as the plate's and wells' metadata list them, no position's read
+    (every SLURM job parses this file again, and a per-FOV job's DAG holds the plate-making jobs above
+    it, whose inputs are plate_fov_metadata: plate_layout would read every position's metadata in
+    every job, about 2 s at 10,000 FOVs). The same names, so the same input set."""
+    if workflow.is_main_process:
+        return fovs(dataset)
+    try:
+        return listed_fov_names(CONFIG.datasets[dataset].plate)
+    except ArtifactError as err:
+        raise WorkflowError(f"datasets.{dataset}.plate: {err}") from None
 
 
 @functools.cache

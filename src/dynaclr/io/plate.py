@@ -601,6 +601,17 @@ def _listed_fov_names(plate_path: Path, plate_meta: dict[str, Any] | None = None
         yield from (f"{well_path}/{image.get('path', '')}" for image in images)
 
 
+def listed_fov_names(plate_path: str | Path) -> list[str]:
+    """FOV names (``row/column/fov``) as a plate's own plate and well metadata list them, no position's
+    metadata read (:func:`read_plate_layout` reads and checks every position's): for a job that needs
+    the names only, e.g. the inputs of the jobs above it that every SLURM job plans again.
+
+    Raises:
+        ArtifactError: no OME-Zarr ``plate`` metadata, or a well's metadata unreadable.
+    """
+    return list(_listed_fov_names(Path(plate_path)))
+
+
 def _check_listed_once(plate_path: Path, listed: list[str]) -> None:
     """Each position listed once by the plate's metadata: a well listed twice (``plate.wells[].path``)
     or an image listed twice in its well (``well.images[].path``) would give the workflow one FOV twice
