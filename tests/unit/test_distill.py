@@ -526,6 +526,11 @@ def _distillation_overlay() -> dict:
             r"crop_size_yx_px: expected null or 48 \(the network input of student_model 'time_aware_phase', "
             r"which rule embed feeds it\), found 32",
         ),
+        (  # the job's seeded random student was built from it only after every model trained
+            {"student_model": None, "backbone": "resnet18.my_cells_ft"},
+            r"analysis\.distillation\.backbone: expected a timm backbone the student's contrastive encoder "
+            r"can be built from .*found 'resnet18\.my_cells_ft'",
+        ),
         (  # larger than the teacher's stored patches it is cropped from
             {"student_model": None, "crop_size_yx_px": 512},
             r"crop_size_yx_px: expected a student input within the stored patches of the teacher's spec "

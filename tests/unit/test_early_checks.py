@@ -3685,3 +3685,48 @@ def test_a_dry_run_imports_no_analysis_module_for_the_constants_it_reads(plate: 
     planned = json.loads(result.stdout.strip().splitlines()[-1])
     assert planned["jobs"] > 2 * len(FOVS)  # the whole plan, the results table and findings included
     assert planned["imported"] == [], planned
+
+
+@pytest.mark.parametrize(
+    ("backbone", "refused"),
+    [
+        ("convnext_tiny.in12k_ft_in1k", False),  # the README's example: the weights' published tag
+        ("convnext_atto.my_cells_ft", False),  # a tag: timm's list needs torch, import_model checks it
+        ("convnext_atto", False),
+        ("resnet18d.ra2_in1k", True),  # an architecture the encoder does not take, tag or not
+    ],
+)
+def test_a_pretrained_backbones_tag_is_accepted_at_planning_on_an_architecture_the_encoder_takes(
+    backbone: str, refused: bool
+) -> None:
+    """The dry run refused every tagged name (not in dynaclr.config.backbones' lists), so the README's
+    pretrained ConvNeXt (``convnext_tiny.in12k_ft_in1k``, its tag naming the input's normalisation)
+    could not be planned."""
+    from dynaclr.config.plate_checks import simulated_layout
+    from dynaclr.config.workflow import load_config
+
+    config = load_config(REPO_ROOT / "config" / "config.yaml").model_dump(mode="json")
+    config["contrastive_models"]["imagenet"] = {
+        "train": False,
+        "pretrained_weights": "weights/model.safetensors",
+        "training": {
+            "patch_spec": "phase_sensor",
+            "sampling": "classical",
+            "backbone": backbone,
+            "stem": "backbone",
+            "projection_dim": 0,
+            "input_channels": ["ViralSensor"],
+        },
+    }
+    validated = WorkflowConfig.model_validate(config)
+    layouts = {
+        name: simulated_layout(dataset.simulate, f"results/{name}/raw.zarr")
+        for name, dataset in validated.datasets.items()
+        if dataset.simulate is not None
+    }
+    problems = [p for p in workflow_problems(validated, layouts, "results") if ".training.backbone" in p]
+    assert bool(problems) == refused, problems
+    if refused:
+        assert problems[0].startswith(
+            "contrastive_models.imagenet.training.backbone: expected a timm backbone"
+        )

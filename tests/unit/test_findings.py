@@ -1490,3 +1490,39 @@ def test_the_tracking_line_never_prints_nan(precision, recall, det, said):
     (found,) = image_findings({}, {}, {"sim": tracking})
     assert "nan" not in found.statement.lower()
     assert said in found.statement
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        # constant nuclear frames (empty_frames) are frames without foreground too: want of signal
+        {"empty_frames": [2], "frames_without_signal": [0], "frames_without_foreground": [0, 2]},
+        {"empty_frames": [2, 3], "frames_without_foreground": [2, 3]},
+        # a dim frame (5) beside a constant one: cells lost there
+        {"empty_frames": [2], "frames_without_foreground": [2, 5]},
+        # a dropped frame that is also constant and without foreground: its drop reason only
+        {
+            "empty_frames": [1],
+            "dropped_frames": [1],
+            "frames_without_signal": [4],
+            "frames_without_foreground": [1, 4],
+        },
+    ],
+)
+def test_the_page_and_the_tracking_job_agree_on_the_dim_frames(record: dict) -> None:
+    """findings derives the dim frames (without foreground, neither dropped nor without signal) from
+    qc.csv's columns, the tracking job (its WARNING and the QC reason) from the record, where constant
+    nuclear frames (``empty_frames``) are left out too: qc.csv's ``frames_without_signal`` holds them,
+    so a record listing its constant frames among those without foreground reads want of signal on
+    both sides, and a dim frame beside them reads dim on both."""
+    from dynaclr.figures.findings import _only_without_signal
+    from dynaclr.io import ArtifactKind
+    from dynaclr.qc.table import qc_row
+    from dynaclr.tracking.engine import unflagged_frames_without_foreground
+
+    metrics = {"n_frames": 8, "missing_voxels": 0, "dropped_frames": [], "fov_names": ["A/1/0"], **record}
+    row = qc_row(ArtifactKind.TRACKS_FOV, Path("A/1/0.json"), metrics, "tracking")
+    assert row["status"] == "reduced", row
+    dim = unflagged_frames_without_foreground(metrics)
+    signal_only = bool(_only_without_signal(pd.DataFrame([row])).iloc[0])
+    assert signal_only == (not dim and not metrics["dropped_frames"]), (row, dim)

@@ -1717,3 +1717,16 @@ def test_a_brightfield_stack_with_a_constant_z_slice_is_named_and_marked_reduced
     row = qc_row(ArtifactKind.PHASE_FOV, Path("r/A/1/0.json"), metrics, "phase")
     assert row["status"] == "reduced"
     assert row["reason"].startswith("frames [1] hold a constant z slice (no brightfield contrast there)")
+
+
+def test_a_brightfield_voxel_whose_float32_sums_overflow_is_refused_not_a_constant_phase() -> None:
+    """Four voxels at float32's maximum (finite, so not missing) made the stack's mean inf: the flat
+    field divided every voxel by it and the phase came out one constant (3.9e-10 everywhere, exit 0;
+    the intact stack's phase spans -0.16 .. 0.18). The stack is now refused, naming the voxels."""
+    config = PhaseConfig(mode="2d", z_padding_slices=0)
+    counts = (1000 + 20 * np.random.default_rng(0).normal(size=(5, 32, 32))).astype(np.float32)
+    transfer_function = calculate_transfer_function(counts.shape, 0.65, 2.5, config)
+    assert np.ptp(reconstruct_stack(counts, transfer_function, config)) > 0.1
+    counts[2, :2, :2] = np.finfo(np.float32).max
+    with pytest.raises(ValueError, match=r"found 4 voxel\(s\) up to 3\.403e\+38: the stack's mean overflows"):
+        reconstruct_stack(counts, transfer_function, config)

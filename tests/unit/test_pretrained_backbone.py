@@ -1088,3 +1088,23 @@ def test_a_copy_recording_its_normalisation_is_checked_against_it_not_timms_tags
         r"0\.1, 0\.1\), std \(0\.2, 0\.2, 0\.2\)\), found mean \(0\.5, 0\.5, 0\.5\).*from the installed timm",
     ):
         import_pretrained(tmp_path / "other", pretrained_config(), "dynaclr", other, [1])
+
+
+@pytest.mark.parametrize("backbone", ["resnet18.my_cells_ft", "resnet18.a1_in1kk"])
+def test_an_unpublished_pretrained_tag_names_the_key_and_the_published_tags(
+    tmp_path: Path, backbone: str
+) -> None:
+    # timm itself refuses such a name with a bare "RuntimeError: Invalid pretrained tag"
+    source = tmp_path / "resnet18.pth"
+    torch.save(timm.create_model("resnet18", pretrained=False, num_classes=10).state_dict(), source)
+    with pytest.raises(
+        ArtifactError,
+        match=rf"contrastive_models\.imagenet\.training\.backbone: expected the architecture's name alone "
+        rf"\('resnet18'\) or with a pretrained tag timm publishes for it \(\[.*'resnet18\.a1_in1k'.*\]\), "
+        rf"found '{re.escape(backbone)}'",
+    ):
+        import_pretrained(tmp_path / "out", pretrained_config(backbone=backbone), "timm", source, [1])
+    assert not (tmp_path / "out" / "model.ckpt").exists()
+    with pytest.raises(ValueError, match=r"^backbone: expected .*'resnet18\.tv_in1k'"):
+        ContrastiveEncoder(backbone=backbone, stem="backbone", projection_dim=0)
+    assert ContrastiveEncoder(backbone="resnet18.a1_in1k", stem="backbone", projection_dim=0)

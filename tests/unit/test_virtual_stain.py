@@ -1222,6 +1222,28 @@ def test_the_missing_voxels_of_a_constant_frame_are_not_counted_as_filled() -> N
     assert tally.metrics()["missing_voxels"] == 125 and tally.metrics()["filled_voxels"] == 100
 
 
+def test_phase_voxels_whose_normalisation_overflows_are_counted_as_filled() -> None:
+    """Four voxels at float32's maximum are finite as read, but (x - 0) / 0.1 overflows to inf, which
+    was set to 0 with filled_voxels 0 (record and QC 'ok'). They are missing voxels, filled."""
+    from dynaclr.numerics.missing import MissingTally
+    from dynaclr.numerics.normalization import ChannelStatistics
+    from dynaclr.numerics.repeats import RepeatedFrames
+    from dynaclr.virtual_stain.predict import normalised_phase_stacks
+
+    phase = np.random.default_rng(0).normal(0.0, 0.1, (2, 1, 3, 32, 32)).astype(np.float32)
+    phase[1, 0, 1, :2, :2] = np.finfo(np.float32).max
+    normalization = ChannelStatistics("Phase", "zscore", 0.0, 0.1, 0.0, 0.1, 0.0, 0.3, 2)
+    tally = MissingTally("FOV A/1/0 channel 'Phase'", expected_voxels=phase[:, 0].size)
+    stacks = list(
+        normalised_phase_stacks(
+            phase, 0, normalization, tally, store="p.zarr", fov_name="A/1/0", repeats=RepeatedFrames(),
+            constant=[], saturated=[],
+        )
+    )  # fmt: skip
+    assert all(stack is not None and np.isfinite(stack).all() for stack in stacks)
+    assert tally.metrics()["missing_voxels"] == 4 and tally.metrics()["filled_voxels"] == 4
+
+
 def test_a_checkpoint_whose_weights_hold_nan_is_refused_at_the_first_frame(
     predicted: dict[str, Any], plate: dict[str, Path], trained: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -112,9 +112,17 @@ def backbone_label(name: str) -> str:
     return name
 
 
-def backbone_problem(key: str, name: str, supported: Collection[str], network: str) -> str | None:
-    """One line naming ``key``, the backbones ``network`` accepts and ``name``; ``None`` when supported."""
-    if name in supported:
+def backbone_problem(
+    key: str, name: str, supported: Collection[str], network: str, *, tagged: bool = False
+) -> str | None:
+    """One line naming ``key``, the backbones ``network`` accepts and ``name``; ``None`` when supported.
+
+    ``tagged``: ``name`` may end in a pretrained tag (``convnext_tiny.in12k_ft_in1k``: a pretrained
+    contrastive backbone's weights), and its architecture (before the first ``.``, as timm splits it)
+    is checked. Whether timm publishes the tag is not: timm's tag lists import torch (seconds at every
+    parse), so ``import_model`` checks it where it builds the encoder
+    (:func:`dynaclr.contrastive.encoder.pretrained_tag_problem`), naming the published tags."""
+    if (name.split(".", 1)[0] if tagged else name) in supported:
         return None
     close = difflib.get_close_matches(name, sorted(supported), n=3, cutoff=0.6)
     hint = f"; close matches: {close}" if close else ""

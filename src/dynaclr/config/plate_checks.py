@@ -1967,7 +1967,11 @@ def workflow_problems(
                         f"analysis.figures.explorer_channel (model {model}, dataset {embedded}): {err}"
                     )
         problem = backbone_problem(
-            f"{key}.backbone", entry.training.backbone, CONTRASTIVE_BACKBONES, "contrastive encoder"
+            f"{key}.backbone",
+            entry.training.backbone,
+            CONTRASTIVE_BACKBONES,
+            "contrastive encoder",
+            tagged=entry.training.stem == "backbone",  # the pretrained weights' tag: checked at import
         )
         problems += [problem] if problem else []
         problems += _tau_problems(key, entry.training, {d: raw_layouts[d] for d in entry.train_datasets})

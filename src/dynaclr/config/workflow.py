@@ -28,7 +28,12 @@ from dynaclr.config.analysis import (
     PseudotimeConfig,
     TemporalMetricsConfig,
 )
-from dynaclr.config.backbones import backbone_label, input_size_problem
+from dynaclr.config.backbones import (
+    CONTRASTIVE_BACKBONES,
+    backbone_label,
+    backbone_problem,
+    input_size_problem,
+)
 from dynaclr.config.base import POSITION_PLACEHOLDER, StrictModel, names_position, sampling_nanometre_hint
 from dynaclr.config.convert import DEFAULT_WELL, TiffSourceConfig
 from dynaclr.config.distillation import (
@@ -1527,6 +1532,15 @@ class WorkflowConfig(StrictModel):
         self._check_student_channels(str(teacher), dataset, teacher_spec)
         if distillation.student_model is not None:
             self._check_student_model(str(teacher), dataset)
+        else:  # a seeded random encoder of 'backbone' (checked here, as contrastive models' are at planning)
+            problem = backbone_problem(
+                f"{key}.backbone",
+                distillation.backbone,
+                CONTRASTIVE_BACKBONES,
+                "student's contrastive encoder",
+            )
+            if problem is not None:
+                raise ValueError(problem)
         self._check_student_input_size(dataset, teacher_spec)
 
     def _check_student_channels(self, teacher: str, dataset: str, spec: PatchSpec) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 
 import timm
 import torch
+from timm.models import get_arch_pretrained_cfgs, split_model_name_tag
 from timm.models.convnext import ConvNeXt, checkpoint_filter_fn
 from timm.models.resnet import ResNet
 from torch import nn
@@ -422,6 +423,23 @@ def _published_state_dict(
     return state, read
 
 
+def pretrained_tag_problem(backbone: str) -> str | None:
+    """One line naming ``backbone``'s pretrained tag and the tags timm publishes for its architecture
+    (``resnet18.my_cells_ft``: timm knows no such tag, and would refuse it with a bare
+    ``RuntimeError``); ``None`` for a name without a tag or with a published one."""
+    architecture, tag = split_model_name_tag(backbone)
+    if not tag:
+        return None
+    published = list(get_arch_pretrained_cfgs(architecture))
+    if backbone in published:
+        return None
+    return (
+        f"expected the architecture's name alone ({architecture!r}) or with a pretrained tag timm "
+        f"publishes for it ({published or 'none'}), found {backbone!r}: a tag names the normalisation "
+        "of published weights (the weights themselves are read from the file)"
+    )
+
+
 class ContrastiveEncoder(nn.Module):
     """Stem + timm backbone + projection MLP: ``(B, C, Z, Y, X)`` → ``(features, projections)``.
 
@@ -476,6 +494,9 @@ class ContrastiveEncoder(nn.Module):
             raise ValueError("channel_indices is read only with stem='backbone'")
         if not 0.0 <= drop_path_rate < 1.0:
             raise ValueError(f"drop_path_rate must be in [0, 1), got {drop_path_rate}")
+        tag_problem = pretrained_tag_problem(backbone)
+        if tag_problem is not None:
+            raise ValueError(f"backbone: {tag_problem}")
         self.backbone_name = backbone
         self.in_channels = in_channels
         self.in_stack_depth = in_stack_depth

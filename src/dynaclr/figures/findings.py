@@ -218,7 +218,10 @@ def _only_without_signal(rows: pd.DataFrame) -> pd.Series:
     the table has it) says its nuclei's size made it reduced too (a pixel size misstated?), as
     :mod:`dynaclr.tracking.nucleus_size` judged it when the record was written, or
     ``frames_without_foreground`` (where the table has it) lists a frame neither dropped nor without
-    signal (nuclei too dim for the FOV's threshold: cells lost there)."""
+    signal (nuclei too dim for the FOV's threshold: cells lost there). Those are the frames
+    :func:`~dynaclr.tracking.engine.unflagged_frames_without_foreground` names in the QC reason:
+    ``frames_without_signal`` holds the constant nuclear frames (``empty_frames``) not dropped too
+    (:func:`~dynaclr.qc.table.without_signal`)."""
     missing = pd.to_numeric(rows["missing_voxels"], errors="coerce").fillna(0)
     dropped = pd.to_numeric(rows["n_dropped_frames"], errors="coerce").fillna(0)
     # frames without foreground that are neither dropped nor without signal: nuclei too dim for the

@@ -13,7 +13,9 @@ fails. A stack without brightfield intensity (a shutter that did not open:
 one value once filled, above the dark level: a blank frame an exporter wrote, every voxel saturated;
 :func:`~dynaclr.numerics.repeats.is_constant`), which has no modulation and would be written as a phase
 of exactly 0; a FOV whose frames are mostly dropped with at least one of them without intensity
-(background-subtracted data: every frame) is refused.
+(background-subtracted data: every frame) is refused. A finite stack whose float32 mean overflows
+(a voxel at float32's maximum) is refused naming the frame (:func:`normalise_brightfield`): its phase
+would be one constant.
 """
 
 from __future__ import annotations
@@ -239,6 +241,17 @@ def normalise_brightfield(zyx_counts: np.ndarray, config: PhaseConfig) -> torch.
     _check_offset_below_darkest_voxels(counts, float(config.camera_offset_counts), pixel_type)
     if config.flat_field == "z_mean":
         data = data / torch.clamp(data.mean(dim=0, keepdim=True), min=1e-3 * mean)
+    if not math.isfinite(mean) or not bool(torch.isfinite(data).all()):
+        # finite counts whose float32 sums overflow (a voxel at float32's maximum): the mean is inf,
+        # the flat field divides every voxel by it and the phase came out one constant, with exit 0
+        bound = float(np.finfo(np.float32).max) / counts.size
+        raise ValueError(
+            f"brightfield stack: expected counts whose float32 sums stay finite (each below "
+            f"{bound:.3g} for a stack of {counts.size} voxels), found "
+            f"{int(np.count_nonzero(np.abs(counts) > bound))} voxel(s) up to "
+            f"{float(np.abs(counts).max()):.4g}: the stack's mean overflows and the phase would be "
+            "a constant; write such voxels as NaN (missing: filled and counted) or correct the export"
+        )
     return data
 
 

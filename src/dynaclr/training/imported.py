@@ -75,7 +75,12 @@ from timm.models.resnet import ResNet
 from dynaclr.config.patches import channels_difference
 from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.config.transfer_checks import checkpoint_sampling_problems
-from dynaclr.contrastive.encoder import ContrastiveEncoder, PretrainedImageInput, WeightsLayoutError
+from dynaclr.contrastive.encoder import (
+    ContrastiveEncoder,
+    PretrainedImageInput,
+    WeightsLayoutError,
+    pretrained_tag_problem,
+)
 from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, atomic_output, make_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
 from dynaclr.io.weights import read_weights_file, require_tensors
@@ -884,6 +889,9 @@ def import_model(
     trained = read_contrastive_checkpoint(source) if checkpoint_format == "dynaclr" else None
     if trained is not None:  # before an encoder of the spec's depth is built (a 2-D one refuses a z kernel)
         _check_depth(trained, source, in_stack_depth, model_name, embedded_sampling)
+    tag_problem = pretrained_tag_problem(config.backbone)
+    if tag_problem is not None:  # before timm refuses it with a bare RuntimeError
+        raise ArtifactError(f"contrastive_models.{model_name}.training.backbone: {tag_problem}")
     encoder = ContrastiveEncoder(
         in_channels=in_channels,
         in_stack_depth=in_stack_depth,

@@ -38,7 +38,7 @@ from dynaclr.io.chunks import read_block
 from dynaclr.io.display import write_display_metadata
 from dynaclr.io.plate import open_plate_position, planned_root_of, write_fov_record
 from dynaclr.numerics.device import resolve_device
-from dynaclr.numerics.missing import MissingTally, fill_missing
+from dynaclr.numerics.missing import MissingTally, count_missing, fill_missing
 from dynaclr.numerics.normalization import ChannelStatistics, sample_frames
 from dynaclr.numerics.repeats import CONSTANT_FRAMES_KEY, RepeatedFrames, is_constant, warn_constant
 from dynaclr.numerics.saturation import MAX_SATURATED_SHARE, saturated_frame
@@ -176,19 +176,35 @@ def normalised_phase_stacks(
     appended to ``constant``); ``repeats`` lists the frames repeating the frame before (a dropped or
     constant one not listed), ``saturated`` the predicted frames over-exposed
     (:func:`~dynaclr.numerics.saturation.saturated_frame`: an integer label-free channel clipped at a
-    camera's full scale)."""
+    camera's full scale).
+
+    A voxel whose normalisation overflows float32 (a value near float32's maximum, ~3.4e38, divided
+    by a scale below 1) is missing too: ``tally`` counts the normalised stack's missing voxels, so it
+    is filled (``filled_voxels``) or drops its frame as a NaN read would, never set to 0 uncounted."""
     frames = tqdm(range(phase.shape[0]), desc=f"virtual stain {fov_name}", unit="frame", mininterval=2.0)
     for t in frames:
         stack = read_block(phase, (t, channel), store=store, fov_name=fov_name)
-        dropped = tally.add(t, stack)
+        normalised = normalization.apply(stack)
+        overflowed = count_missing(normalised) - count_missing(stack)
+        if overflowed:
+            logger.warning(
+                "%s FOV %s frame t=%d: %d finite phase voxel(s) overflow float32 once normalised "
+                "(scale %.4g): counted as missing voxels",
+                store,
+                fov_name,
+                t,
+                overflowed,
+                normalization.center_scale()[1],
+            )
+        dropped = tally.add(t, normalised)
         repeats.add(t, stack, dropped=dropped)
         if not dropped and is_constant(stack):
             constant.append(int(t))
-            tally.not_used(stack)  # its missing voxels are not filled: the frame is dropped
+            tally.not_used(normalised)  # its missing voxels are not filled: the frame is dropped
             dropped = True
         elif not dropped and saturated_frame(stack) is not None:
             saturated.append(int(t))
-        yield None if dropped else fill_missing(normalization.apply(stack), 0.0)
+        yield None if dropped else fill_missing(normalised, 0.0)
     tally.check_fov()
 
 
