@@ -29,8 +29,12 @@ TARGETS = [
 ]
 
 
-def plan(workdir: Path, *, forceall: bool = False) -> list:
-    """The jobs a dry run of TARGETS would run (every job with ``forceall``)."""
+#: the products of virtual staining on the plate's own phase channel (phase off)
+VS_TARGETS = ["results/mine/evaluation/virtual_stain.csv"]
+
+
+def plan(workdir: Path, *, forceall: bool = False, targets: list[str] = TARGETS) -> list:
+    """The jobs a dry run of ``targets`` would run (every job with ``forceall``)."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (
         ConfigSettings,
@@ -54,28 +58,23 @@ def plan(workdir: Path, *, forceall: bool = False) -> list:
             workdir=workdir,
         )
         workflow_api.dag(
-            dag_settings=DAGSettings(targets=frozenset(TARGETS), forceall=forceall)
+            dag_settings=DAGSettings(targets=frozenset(targets), forceall=forceall)
         ).execute_workflow(executor="dryrun")
         return list(workflow_api._workflow.dag.needrun_jobs(exclude_finished=False))
 
 
-def planned(workdir: Path) -> dict[str, int]:
-    return dict(Counter(job.rule.name for job in plan(workdir)))
+def planned(workdir: Path, targets: list[str] = TARGETS) -> dict[str, int]:
+    return dict(Counter(job.rule.name for job in plan(workdir, targets=targets)))
 
 
-@pytest.fixture(params=["0.5", "0.4"], ids=["zarr v3", "zarr v2"])
-def finished(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Path, Path]:
-    """A plate of your own (4 FOVs; OME-Zarr 0.5, or 0.4 whose positions' metadata is `.zattrs`) and a
-    workdir whose every output of TARGETS exists, newer than it."""
-    plate = write_plate(tmp_path / "plate.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE, version=request.param)
-    config = plate_config(plate)
-    workdir = tmp_path / "work"
+def finish(plate: Path, config: dict, workdir: Path, targets: list[str]) -> None:
+    """``workdir`` with ``config`` and every output of ``targets`` stood in for, newer than ``plate``."""
     (workdir / "config").mkdir(parents=True)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     cwd = Path.cwd()
     os.chdir(workdir)  # the plan's relative paths
     try:
-        jobs = plan(workdir, forceall=True)
+        jobs = plan(workdir, forceall=True, targets=targets)
     finally:
         os.chdir(cwd)
     # the plate written 100 s ago, the run finished now: not earlier, since Snakemake's `code` trigger
@@ -90,8 +89,16 @@ def finished(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Path, Path
         else:
             path.touch()
         os.utime(path, (now, now))
-    assert planned(workdir) == {}
-    return plate, workdir
+    assert planned(workdir, targets) == {}
+
+
+@pytest.fixture(params=["0.5", "0.4"], ids=["zarr v3", "zarr v2"])
+def finished(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Path, Path]:
+    """A plate of your own (4 FOVs; OME-Zarr 0.5, or 0.4 whose positions' metadata is `.zattrs`) and a
+    workdir whose every output of TARGETS exists, newer than it."""
+    plate = write_plate(tmp_path / "plate.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE, version=request.param)
+    finish(plate, plate_config(plate), tmp_path / "work", TARGETS)
+    return plate, tmp_path / "work"
 
 
 def test_a_position_written_again_reruns_its_own_jobs_and_a_touched_root_none(finished) -> None:
@@ -116,3 +123,37 @@ def test_a_position_written_again_reruns_its_own_jobs_and_a_touched_root_none(fi
         if "fov" in job.wildcards_dict
     }
     assert fovs == {"A/1/1"}
+
+
+def test_virtual_staining_on_a_plate_of_your_own_reruns_nothing_when_its_root_changes(tmp_path: Path) -> None:
+    """Virtual staining trained on the plate's own phase (phase off): train_virtual_stain and
+    evaluate_virtual_stain took the plate's folder as a plain input, so rewriting its root's attributes
+    or touching its folder retrained the model and predicted every FOV again. Now neither reruns
+    anything; a training FOV written again retrains (and so predicts every FOV again), another FOV
+    written again predicts that FOV alone."""
+    plate = write_plate(tmp_path / "plate.zarr", FOVS, ["Phase3D", "Nuclei"], SHAPE)
+    config = {
+        "datasets": {
+            "mine": {
+                "plate": str(plate),
+                "phase": None,
+                "virtual_stain": {"train": {"train_fovs": ["A/1/0"]}},
+            }
+        }
+    }
+    workdir = tmp_path / "work"
+    finish(plate, config, workdir, VS_TARGETS)
+    with open_ome_zarr(plate, layout="hcs", mode="r+") as hcs:
+        hcs.zattrs["note"] = "the root touched"
+    os.utime(plate)
+    assert planned(workdir, VS_TARGETS) == {}
+    with open_ome_zarr(plate / "A/2/0", mode="r+") as position:
+        position.zattrs["note"] = "written again"
+    assert planned(workdir, VS_TARGETS) == {"predict_virtual_stain": 1, "evaluate_virtual_stain": 1}
+    with open_ome_zarr(plate / "A/1/0", mode="r+") as position:
+        position.zattrs["note"] = "written again"
+    assert planned(workdir, VS_TARGETS) == {
+        "train_virtual_stain": 1,
+        "predict_virtual_stain": len(FOVS),
+        "evaluate_virtual_stain": 1,
+    }
