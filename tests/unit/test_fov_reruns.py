@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -157,3 +158,30 @@ def test_virtual_staining_on_a_plate_of_your_own_reruns_nothing_when_its_root_ch
         "predict_virtual_stain": len(FOVS),
         "evaluate_virtual_stain": 1,
     }
+
+
+def test_imported_tracks_on_a_plate_of_your_own_rerun_nothing_when_its_root_changes(tmp_path: Path) -> None:
+    """import_tracks took the plate's folder as a plain input (its positions are checked against the
+    images): rewriting the root's attributes or touching the folder imported the tracks again and
+    reran every FOV's patches. Now that reruns nothing; a position written again reruns its own jobs."""
+    plate = write_plate(tmp_path / "plate.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+    rows = [
+        {"fov_name": fov, "track_id": 1, "t": t, "y": 32.0, "x": 32.0}
+        for fov in FOVS
+        for t in range(SHAPE[0])
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "tracks.csv", index=False)
+    config = plate_config(plate)
+    del config["datasets"]["mine"]["tracking_input"]
+    config["datasets"]["mine"]["tracks"] = {"format": "table", "path": str(tmp_path / "tracks.csv")}
+    os.utime(tmp_path / "tracks.csv", (time.time() - 100, time.time() - 100))
+    targets = ["results/mine/patches/sensor.parquet"]
+    workdir = tmp_path / "work"
+    finish(plate, config, workdir, targets)
+    with open_ome_zarr(plate, layout="hcs", mode="r+") as hcs:
+        hcs.zattrs["note"] = "the root touched"
+    os.utime(plate)
+    assert planned(workdir, targets) == {}
+    with open_ome_zarr(plate / "A/1/1", mode="r+") as position:
+        position.zattrs["note"] = "written again"
+    assert planned(workdir, targets) == {"extract_patches": 1, "collect_patches": 1}
