@@ -102,6 +102,27 @@ def finished(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Path, Path
     return plate, tmp_path / "work"
 
 
+def rewrite_root(plate: Path) -> None:
+    """The plate's root attributes written again (iohub) and its folder touched."""
+    with open_ome_zarr(plate, layout="hcs", mode="r+") as hcs:
+        hcs.zattrs["note"] = "the root touched"
+    os.utime(plate)
+
+
+def finished_and_root_rewritten(plate: Path, config: dict, workdir: Path, targets: list[str]) -> Path:
+    """``workdir`` finished (:func:`finish`), then the plate's root rewritten: nothing planned."""
+    finish(plate, config, workdir, targets)
+    rewrite_root(plate)
+    assert planned(workdir, targets) == {}
+    return workdir
+
+
+def rewrite_position(plate: Path, fov: str) -> None:
+    """Position ``fov``'s metadata written again (iohub)."""
+    with open_ome_zarr(plate / fov, mode="r+") as position:
+        position.zattrs["note"] = "written again"
+
+
 def test_a_position_written_again_reruns_its_own_jobs_and_a_touched_root_none(finished) -> None:
     plate, workdir = finished
     with open_ome_zarr(plate, layout="hcs", mode="r+") as hcs:
@@ -142,17 +163,10 @@ def test_virtual_staining_on_a_plate_of_your_own_reruns_nothing_when_its_root_ch
             }
         }
     }
-    workdir = tmp_path / "work"
-    finish(plate, config, workdir, VS_TARGETS)
-    with open_ome_zarr(plate, layout="hcs", mode="r+") as hcs:
-        hcs.zattrs["note"] = "the root touched"
-    os.utime(plate)
-    assert planned(workdir, VS_TARGETS) == {}
-    with open_ome_zarr(plate / "A/2/0", mode="r+") as position:
-        position.zattrs["note"] = "written again"
+    workdir = finished_and_root_rewritten(plate, config, tmp_path / "work", VS_TARGETS)
+    rewrite_position(plate, "A/2/0")
     assert planned(workdir, VS_TARGETS) == {"predict_virtual_stain": 1, "evaluate_virtual_stain": 1}
-    with open_ome_zarr(plate / "A/1/0", mode="r+") as position:
-        position.zattrs["note"] = "written again"
+    rewrite_position(plate, "A/1/0")
     assert planned(workdir, VS_TARGETS) == {
         "train_virtual_stain": 1,
         "predict_virtual_stain": len(FOVS),
@@ -176,12 +190,6 @@ def test_imported_tracks_on_a_plate_of_your_own_rerun_nothing_when_its_root_chan
     config["datasets"]["mine"]["tracks"] = {"format": "table", "path": str(tmp_path / "tracks.csv")}
     os.utime(tmp_path / "tracks.csv", (time.time() - 100, time.time() - 100))
     targets = ["results/mine/patches/sensor.parquet"]
-    workdir = tmp_path / "work"
-    finish(plate, config, workdir, targets)
-    with open_ome_zarr(plate, layout="hcs", mode="r+") as hcs:
-        hcs.zattrs["note"] = "the root touched"
-    os.utime(plate)
-    assert planned(workdir, targets) == {}
-    with open_ome_zarr(plate / "A/1/1", mode="r+") as position:
-        position.zattrs["note"] = "written again"
+    workdir = finished_and_root_rewritten(plate, config, tmp_path / "work", targets)
+    rewrite_position(plate, "A/1/1")
     assert planned(workdir, targets) == {"extract_patches": 1, "collect_patches": 1}
