@@ -580,3 +580,14 @@ def test_an_explicit_reference_without_a_position_keeps_the_params_it_had():
     placed = PseudotimeConfig.model_validate({"reference": {**reference, "y_px": 3.0, "x_px": 4.0}})
     assert placed.job_params()["reference"] == {"dataset": None, **reference, "y_px": 3.0, "x_px": 4.0}
     assert PseudotimeConfig().job_params()["reference"] is None
+
+
+@pytest.mark.parametrize(
+    ("given", "normalised"),
+    [("/data/p.zarr/", "/data/p.zarr"), ("./p.zarr/", "p.zarr"), ("data//p.zarr", "data/p.zarr")],
+)
+def test_a_plate_path_with_a_trailing_slash_is_normalised_and_stays_relative(given: str, normalised: str):
+    """`plate: /data/p.zarr/` made the per-FOV jobs' inputs `/data/p.zarr//A/1/0/zarr.json` (Snakemake
+    warned of the double '/' per job): the path is normalised once, a relative one kept relative."""
+    config = WorkflowConfig.model_validate({"datasets": {"real": {"plate": given}}})
+    assert config.datasets["real"].plate == normalised

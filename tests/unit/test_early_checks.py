@@ -2243,6 +2243,31 @@ def test_a_cluster_job_reads_one_position_of_the_plate(
         assert dict(jobs[0].params) == dict(planned[rule, str(jobs[0].wildcards)].params), target
 
 
+def test_a_cluster_job_lists_the_fovs_of_a_plate_in_the_dry_runs_order_without_double_slashes(
+    tmp_path: Path,
+) -> None:
+    """A plate whose metadata lists its wells out of order, named with a trailing '/': a cluster job
+    lists the plate-making job's position metadata files (io.plate.listed_fov_names) as the dry run does,
+    in the same order (the metadata's order before), and no path holds '//' (`<plate>//A/1/0/zarr.json`
+    before, which Snakemake warned of per job)."""
+    names = ["B/2/Pos0", "A/2/Pos0", "A/10/Pos1", "A/1/Pos1", "A/1/Pos0"]
+    plate = write_plate(tmp_path / "unsorted.zarr", names, ["Nuclei", "Sensor"], SHAPE)
+    config = plate_config(plate)
+    config["datasets"]["mine"]["plate"] = f"{plate}/"
+    (tmp_path / "config").mkdir()
+    configfile = tmp_path / "config" / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def plate_inputs(jobs: list[Any]) -> list[str]:
+        (job,) = [job for job in jobs if job.rule.name == "tracks_plate"]
+        return [str(path) for path in job.input]
+
+    planned = plate_inputs(planned_jobs(configfile, tmp_path))
+    assert not [path for path in planned if "//" in path]
+    in_job = plate_inputs(planned_jobs(configfile, tmp_path, "track_fov:dataset=mine,row=B,col=2,fov=Pos0"))
+    assert in_job == planned
+
+
 #: The FOV names of tiff_config's files.
 FOVS_OF_TIFFS = ["A/1/Pos0", "A/1/Pos1", "A/1/Pos2"]
 

@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -29,8 +30,12 @@ TARGETS = [
 ]
 
 
-def plan(workdir: Path, *, forceall: bool = False) -> list:
-    """The jobs a dry run of TARGETS would run (every job with ``forceall``)."""
+#: the products of virtual staining on the plate's own phase channel (phase off)
+VS_TARGETS = ["results/mine/evaluation/virtual_stain.csv"]
+
+
+def plan(workdir: Path, *, forceall: bool = False, targets: list[str] = TARGETS) -> list:
+    """The jobs a dry run of ``targets`` would run (every job with ``forceall``)."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (
         ConfigSettings,
@@ -54,28 +59,23 @@ def plan(workdir: Path, *, forceall: bool = False) -> list:
             workdir=workdir,
         )
         workflow_api.dag(
-            dag_settings=DAGSettings(targets=frozenset(TARGETS), forceall=forceall)
+            dag_settings=DAGSettings(targets=frozenset(targets), forceall=forceall)
         ).execute_workflow(executor="dryrun")
         return list(workflow_api._workflow.dag.needrun_jobs(exclude_finished=False))
 
 
-def planned(workdir: Path) -> dict[str, int]:
-    return dict(Counter(job.rule.name for job in plan(workdir)))
+def planned(workdir: Path, targets: list[str] = TARGETS) -> dict[str, int]:
+    return dict(Counter(job.rule.name for job in plan(workdir, targets=targets)))
 
 
-@pytest.fixture(params=["0.5", "0.4"], ids=["zarr v3", "zarr v2"])
-def finished(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Path, Path]:
-    """A plate of your own (4 FOVs; OME-Zarr 0.5, or 0.4 whose positions' metadata is `.zattrs`) and a
-    workdir whose every output of TARGETS exists, newer than it."""
-    plate = write_plate(tmp_path / "plate.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE, version=request.param)
-    config = plate_config(plate)
-    workdir = tmp_path / "work"
+def finish(plate: Path, config: dict, workdir: Path, targets: list[str]) -> None:
+    """``workdir`` with ``config`` and every output of ``targets`` stood in for, newer than ``plate``."""
     (workdir / "config").mkdir(parents=True)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     cwd = Path.cwd()
     os.chdir(workdir)  # the plan's relative paths
     try:
-        jobs = plan(workdir, forceall=True)
+        jobs = plan(workdir, forceall=True, targets=targets)
     finally:
         os.chdir(cwd)
     # the plate written 100 s ago, the run finished now: not earlier, since Snakemake's `code` trigger
@@ -90,8 +90,37 @@ def finished(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Path, Path
         else:
             path.touch()
         os.utime(path, (now, now))
-    assert planned(workdir) == {}
-    return plate, workdir
+    assert planned(workdir, targets) == {}
+
+
+@pytest.fixture(params=["0.5", "0.4"], ids=["zarr v3", "zarr v2"])
+def finished(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Path, Path]:
+    """A plate of your own (4 FOVs; OME-Zarr 0.5, or 0.4 whose positions' metadata is `.zattrs`) and a
+    workdir whose every output of TARGETS exists, newer than it."""
+    plate = write_plate(tmp_path / "plate.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE, version=request.param)
+    finish(plate, plate_config(plate), tmp_path / "work", TARGETS)
+    return plate, tmp_path / "work"
+
+
+def rewrite_root(plate: Path) -> None:
+    """The plate's root attributes written again (iohub) and its folder touched."""
+    with open_ome_zarr(plate, layout="hcs", mode="r+") as hcs:
+        hcs.zattrs["note"] = "the root touched"
+    os.utime(plate)
+
+
+def finished_and_root_rewritten(plate: Path, config: dict, workdir: Path, targets: list[str]) -> Path:
+    """``workdir`` finished (:func:`finish`), then the plate's root rewritten: nothing planned."""
+    finish(plate, config, workdir, targets)
+    rewrite_root(plate)
+    assert planned(workdir, targets) == {}
+    return workdir
+
+
+def rewrite_position(plate: Path, fov: str) -> None:
+    """Position ``fov``'s metadata written again (iohub)."""
+    with open_ome_zarr(plate / fov, mode="r+") as position:
+        position.zattrs["note"] = "written again"
 
 
 def test_a_position_written_again_reruns_its_own_jobs_and_a_touched_root_none(finished) -> None:
@@ -116,3 +145,51 @@ def test_a_position_written_again_reruns_its_own_jobs_and_a_touched_root_none(fi
         if "fov" in job.wildcards_dict
     }
     assert fovs == {"A/1/1"}
+
+
+def test_virtual_staining_on_a_plate_of_your_own_reruns_nothing_when_its_root_changes(tmp_path: Path) -> None:
+    """Virtual staining trained on the plate's own phase (phase off): train_virtual_stain and
+    evaluate_virtual_stain took the plate's folder as a plain input, so rewriting its root's attributes
+    or touching its folder retrained the model and predicted every FOV again. Now neither reruns
+    anything; a training FOV written again retrains (and so predicts every FOV again), another FOV
+    written again predicts that FOV alone."""
+    plate = write_plate(tmp_path / "plate.zarr", FOVS, ["Phase3D", "Nuclei"], SHAPE)
+    config = {
+        "datasets": {
+            "mine": {
+                "plate": str(plate),
+                "phase": None,
+                "virtual_stain": {"train": {"train_fovs": ["A/1/0"]}},
+            }
+        }
+    }
+    workdir = finished_and_root_rewritten(plate, config, tmp_path / "work", VS_TARGETS)
+    rewrite_position(plate, "A/2/0")
+    assert planned(workdir, VS_TARGETS) == {"predict_virtual_stain": 1, "evaluate_virtual_stain": 1}
+    rewrite_position(plate, "A/1/0")
+    assert planned(workdir, VS_TARGETS) == {
+        "train_virtual_stain": 1,
+        "predict_virtual_stain": len(FOVS),
+        "evaluate_virtual_stain": 1,
+    }
+
+
+def test_imported_tracks_on_a_plate_of_your_own_rerun_nothing_when_its_root_changes(tmp_path: Path) -> None:
+    """import_tracks took the plate's folder as a plain input (its positions are checked against the
+    images): rewriting the root's attributes or touching the folder imported the tracks again and
+    reran every FOV's patches. Now that reruns nothing; a position written again reruns its own jobs."""
+    plate = write_plate(tmp_path / "plate.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+    rows = [
+        {"fov_name": fov, "track_id": 1, "t": t, "y": 32.0, "x": 32.0}
+        for fov in FOVS
+        for t in range(SHAPE[0])
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "tracks.csv", index=False)
+    config = plate_config(plate)
+    del config["datasets"]["mine"]["tracking_input"]
+    config["datasets"]["mine"]["tracks"] = {"format": "table", "path": str(tmp_path / "tracks.csv")}
+    os.utime(tmp_path / "tracks.csv", (time.time() - 100, time.time() - 100))
+    targets = ["results/mine/patches/sensor.parquet"]
+    workdir = finished_and_root_rewritten(plate, config, tmp_path / "work", targets)
+    rewrite_position(plate, "A/1/1")
+    assert planned(workdir, targets) == {"extract_patches": 1, "collect_patches": 1}

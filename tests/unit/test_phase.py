@@ -1719,14 +1719,55 @@ def test_a_brightfield_stack_with_a_constant_z_slice_is_named_and_marked_reduced
     assert row["reason"].startswith("frames [1] hold a constant z slice (no brightfield contrast there)")
 
 
-def test_a_brightfield_voxel_whose_float32_sums_overflow_is_refused_not_a_constant_phase() -> None:
-    """Four voxels at float32's maximum (finite, so not missing) made the stack's mean inf: the flat
-    field divided every voxel by it and the phase came out one constant (3.9e-10 everywhere, exit 0;
-    the intact stack's phase spans -0.16 .. 0.18). The stack is now refused, naming the voxels."""
+def test_a_brightfield_voxel_at_float32s_largest_value_is_refused_not_a_constant_phase() -> None:
+    """Four voxels at float32's maximum (finite, so not missing) made the stack's float32 mean inf: the
+    flat field divided every voxel by it and the phase came out one constant (3.9e-10 everywhere, exit
+    0; the intact stack's phase spans -0.16 .. 0.18). The sums are float64 now, but such a voxel is a
+    clipped or no-data value 10^35 times its neighbours, not a count: its phase would be its ringing.
+    Refused, naming the voxels as that (not as an overflow to be written as NaN by scale)."""
     config = PhaseConfig(mode="2d", z_padding_slices=0)
     counts = (1000 + 20 * np.random.default_rng(0).normal(size=(5, 32, 32))).astype(np.float32)
     transfer_function = calculate_transfer_function(counts.shape, 0.65, 2.5, config)
     assert np.ptp(reconstruct_stack(counts, transfer_function, config)) > 0.1
     counts[2, :2, :2] = np.finfo(np.float32).max
-    with pytest.raises(ValueError, match=r"found 4 voxel\(s\) up to 3\.403e\+38: the stack's mean overflows"):
+    with pytest.raises(
+        ValueError, match=r"found 4 voxel\(s\) of 5120 at float32's largest value \(3\.403e\+38\)"
+    ):
         reconstruct_stack(counts, transfer_function, config)
+
+
+@pytest.mark.parametrize("flat_field", ["z_mean", "none"])
+@pytest.mark.parametrize("mode", ["2d", "3d"])
+@pytest.mark.parametrize("scale", [1e30, "half float32's max"])
+def test_a_uniformly_scaled_float_export_reconstructs_as_its_counts_do(
+    flat_field: str, mode: str, scale
+) -> None:
+    """A float export scaled by one constant, every voxel finite float32 but their float32 sum beyond
+    float32's range, was refused ("write such voxels as NaN", which would drop every frame): its phase
+    is the unscaled stack's (phase does not depend on the counts' scale), to float32 precision."""
+    config = PhaseConfig(mode=mode, z_padding_slices=0, camera_offset_counts=0.0, flat_field=flat_field)
+    counts = (1000 + 20 * np.random.default_rng(0).normal(size=(5, 32, 32))).astype(np.float32)
+    transfer_function = calculate_transfer_function(counts.shape, 0.65, 2.5, config)
+    factor = np.finfo(np.float32).max / (2 * float(counts.max())) if isinstance(scale, str) else scale
+    scaled = (counts.astype(np.float64) * factor).astype(np.float32)
+    assert np.isfinite(scaled).all()
+    expected = reconstruct_stack(counts, transfer_function, config)
+    found = reconstruct_stack(scaled, transfer_function, config)
+    assert np.ptp(expected) > 0.01
+    np.testing.assert_allclose(found, expected, rtol=0, atol=1e-4 * float(np.ptp(expected)))
+
+
+def test_a_float64_voxel_beyond_float32s_range_is_refused_as_such_not_as_missing() -> None:
+    """A float64 voxel above float32's maximum became inf in float32 and was refused as a missing voxel
+    ("fill them first"): it is a count float32 cannot hold, refused naming the count and the largest
+    value and advising to rescale the export."""
+    config = PhaseConfig(mode="2d", z_padding_slices=0)
+    counts = 1000 + 20 * np.random.default_rng(0).normal(size=(5, 32, 32))
+    transfer_function = calculate_transfer_function(counts.shape, 0.65, 2.5, config)
+    counts[1, 3, 3] = 1e39
+    with pytest.raises(
+        ValueError, match=r"found 1 voxel\(s\) of 5120 beyond it, the largest 1e\+39"
+    ) as error:
+        reconstruct_stack(counts, transfer_function, config)
+    assert not isinstance(error.value, MissingDataError)
+    assert "rescale the export" in str(error.value)

@@ -278,7 +278,8 @@ def own_plate_fovs(dataset):
     checked once anyway); in a job, as the plate's and wells' metadata list them, no position's read
     (every SLURM job parses this file again, and a per-FOV job's DAG holds the plate-making jobs above
     it, whose inputs are plate_fov_metadata: plate_layout would read every position's metadata in
-    every job, about 2 s at 10,000 FOVs). The same names, so the same input set."""
+    every job, about 2 s at 10,000 FOVs). The same names in the same order (listed_fov_names
+    sorts them as plate_layout does), so the same inputs."""
     if workflow.is_main_process:
         return fovs(dataset)
     try:
@@ -412,6 +413,14 @@ def phase_plate(dataset):
     if CONFIG.datasets[dataset].phase is None:
         return raw_plate_input(dataset)
     return store_file(f"{RESULTS}/{dataset}/phase.zarr")
+
+
+def training_fov_metadata(dataset):
+    """Rule train_virtual_stain's fov_metadata: the metadata files of the FOVs it trains on
+    (virtual_stain.train.train_fovs) in a plate of your own, whose phase (phase off) and nuclear
+    target it reads; none for another plate (raw_plate_input)."""
+    train = CONFIG.datasets[dataset].virtual_stain.train
+    return [path for fov in train.train_fovs for path in fov_metadata(dataset, fov)] if train else []
 
 
 def phase_fov_metadata(dataset, fov):
@@ -720,12 +729,14 @@ def tracked_labels(wildcards):
 def imported_tracks_files(wildcards):
     """Rule import_tracks's inputs (dynaclr.tracking.ImportTracksInputs): the table, or every FOV's
     ultrack CSV, CTC folder (and its res_track.txt or man_track.txt) or TrackMate XML file, in the plate's FOV order;
-    and the raw plate, whose images the positions are checked against (x and y swapped, µm for pixels)."""
+    and the raw plate, whose images the positions are checked against (x and y swapped, µm for pixels):
+    a plate of your own as ``ancient()`` with every position's metadata file (plate_fov_metadata: a
+    position added or removed reruns the import; the root touched does not)."""
     tracks = CONFIG.datasets[wildcards.dataset].tracks
-    plate = raw_plate(wildcards.dataset)
+    plate = {"plate": raw_plate_input(wildcards.dataset), "fov_metadata": plate_fov_metadata(wildcards.dataset)}
     if tracks.format == "table":
-        return {"files": [tracks.path], "plate": plate}
-    files = {"files": user_fov_files(tracks.path, wildcards.dataset), "plate": plate}
+        return {"files": [tracks.path], **plate}
+    files = {"files": user_fov_files(tracks.path, wildcards.dataset), **plate}
     if tracks.format == "ctc":
         files["ctc_lineage"] = list(ctc_lineages(wildcards.dataset).values())
     return files

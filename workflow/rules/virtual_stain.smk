@@ -6,7 +6,9 @@ rule train_virtual_stain:
     input:
         phase_plate=lambda w: phase_plate(w.dataset),
         phase_records=lambda w: phase_ready(w.dataset),
-        plate=lambda w: raw_plate(w.dataset),
+        # a plate of your own as ancient() and the training FOVs' metadata files: the FOVs it reads
+        plate=lambda w: raw_plate_input(w.dataset),
+        fov_metadata=lambda w: training_fov_metadata(w.dataset),
     output:
         checkpoint=f"{RESULTS}/{{dataset}}/virtual_stain/model.ckpt",
     params:
@@ -102,7 +104,9 @@ rule evaluate_virtual_stain:
     input:
         virtual_stain_plate=store_file(f"{RESULTS}/{{dataset}}/virtual_stain.zarr"),
         records=lambda w: vs_ready(w.dataset),
-        plate=lambda w: raw_plate(w.dataset),
+        # a plate of your own as ancient(): a FOV written again reruns its prediction, whose record is
+        # an input here
+        plate=lambda w: raw_plate_input(w.dataset),
     output:
         table=f"{RESULTS}/{{dataset}}/evaluation/virtual_stain.csv",
         record=f"{RESULTS}/{{dataset}}/evaluation/virtual_stain.json",

@@ -482,6 +482,15 @@ class DatasetConfig(StrictModel):
         ),
     )
 
+    @field_validator("plate")
+    @classmethod
+    def _plate_path_normalised(cls, plate: str | None) -> str | None:
+        """The plate's path without a trailing ``/``, ``./`` or ``//`` (os.path.normpath; a relative path
+        stays relative): the per-FOV jobs' inputs are ``<plate>/<row>/<col>/<fov>/zarr.json``, which
+        ``plate: /data/p.zarr/`` made ``/data/p.zarr//A/1/0/zarr.json`` (Snakemake warned per job), and
+        the workflow compares the path with the plates it writes."""
+        return os.path.normpath(plate) if plate else plate
+
     @model_validator(mode="before")
     @classmethod
     def _summary_needs_simulation(cls, data: Any) -> Any:

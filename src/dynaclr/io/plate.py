@@ -606,10 +606,19 @@ def listed_fov_names(plate_path: str | Path) -> list[str]:
     metadata read (:func:`read_plate_layout` reads and checks every position's): for a job that needs
     the names only, e.g. the inputs of the jobs above it that every SLURM job plans again.
 
+    In :func:`read_plate_layout`'s order (:func:`fov_order`), not the metadata's: a job's inputs listed
+    from them then equal, in order, those the dry run planned.
+
     Raises:
         ArtifactError: no OME-Zarr ``plate`` metadata, or a well's metadata unreadable.
     """
-    return list(_listed_fov_names(Path(plate_path)))
+    return sorted(_listed_fov_names(Path(plate_path)), key=fov_order)
+
+
+def fov_order(name: str) -> tuple[str, ...]:
+    """The sort key of FOV names (rows, then columns, then FOVs, each as strings): the order of
+    :func:`read_plate_layout`'s FOVs, which every stage iterates."""
+    return tuple(name.split("/"))
 
 
 def _check_listed_once(plate_path: Path, listed: list[str]) -> None:
@@ -741,9 +750,7 @@ def _unlisted_positions(
             unlisted.append(name)
         else:
             incomplete.append(f"{name} ({problem or _joined(marks) + ' without multiscales'})")
-    return _DiskPositions(
-        *(sorted(names, key=lambda n: tuple(n.split("/"))) for names in (unlisted, incomplete, unreadable))
-    )
+    return _DiskPositions(*(sorted(names, key=fov_order) for names in (unlisted, incomplete, unreadable)))
 
 
 def _joined(words: Sequence[str]) -> str:
@@ -848,7 +855,7 @@ def read_plate_layout(
             "they would become file paths and shell words. Rename those positions (OME-Zarr names are "
             "alphanumeric, e.g. 'A/1/Pos0')"
         )
-    names = sorted(listed, key=lambda name: tuple(name.split("/")))
+    names = sorted(listed, key=fov_order)
     documents = {name: _position_metadata(path / name) for name in names}
     position_meta = {name: ome for name, (ome, _) in documents.items()}
     unreadable = [name for name, ome in position_meta.items() if ome is None]

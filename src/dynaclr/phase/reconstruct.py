@@ -13,9 +13,10 @@ fails. A stack without brightfield intensity (a shutter that did not open:
 one value once filled, above the dark level: a blank frame an exporter wrote, every voxel saturated;
 :func:`~dynaclr.numerics.repeats.is_constant`), which has no modulation and would be written as a phase
 of exactly 0; a FOV whose frames are mostly dropped with at least one of them without intensity
-(background-subtracted data: every frame) is refused. A finite stack whose float32 mean overflows
-(a voxel at float32's maximum) is refused naming the frame (:func:`normalise_brightfield`): its phase
-would be one constant.
+(background-subtracted data: every frame) is refused. Stack sums are taken in float64, so a finite
+stack of any scale (a uniformly scaled float export) reconstructs as its unscaled counts do; a voxel at
+float32's largest value (a clipped or no-data value) or, in a float64 plate, beyond float32's range is
+refused naming the frame (:func:`normalise_brightfield`).
 """
 
 from __future__ import annotations
@@ -213,17 +214,21 @@ def normalise_brightfield(zyx_counts: np.ndarray, config: PhaseConfig) -> torch.
     :func:`fill_unmeasured_brightfield`),
     else a ``ValueError`` names ``phase.camera_offset_counts``.
     """
-    pixel_type = np.asarray(zyx_counts).dtype
-    counts = np.asarray(zyx_counts, dtype=np.float32)
-    n_missing = int((~np.isfinite(counts)).sum())
+    values = np.asarray(zyx_counts)
+    pixel_type = values.dtype
+    n_missing = int((~np.isfinite(values)).sum()) if pixel_type.kind == "f" else 0
     if n_missing:
         raise MissingDataError(
-            f"brightfield stack holds {n_missing} missing voxel(s) (NaN or inf) of {counts.size}; fill "
+            f"brightfield stack holds {n_missing} missing voxel(s) (NaN or inf) of {values.size}; fill "
             "them first (fill_unmeasured_brightfield, as reconstruct_stack does)"
         )
-    data = torch.from_numpy(counts - np.float32(config.camera_offset_counts))
-    mean = float(data.mean())
-    non_positive = float((data <= 0).float().mean())
+    _check_float32_range(values)
+    counts = values.astype(np.float32, copy=False)
+    data = counts - np.float32(config.camera_offset_counts)
+    # sums in float64: float32's overflow for a finite stack of large values (a scaled export), and
+    # the phase does not depend on the counts' scale
+    mean = float(data.mean(dtype=np.float64))
+    non_positive = float(np.count_nonzero(data <= 0)) / data.size
     if not mean > 0 or non_positive > MAX_NON_POSITIVE_SHARE:
         found = (
             f"{100.0 * non_positive:.1f}% of its voxels are at or below 0 counts "
@@ -240,19 +245,36 @@ def normalise_brightfield(zyx_counts: np.ndarray, config: PhaseConfig) -> torch.
         )
     _check_offset_below_darkest_voxels(counts, float(config.camera_offset_counts), pixel_type)
     if config.flat_field == "z_mean":
-        data = data / torch.clamp(data.mean(dim=0, keepdim=True), min=1e-3 * mean)
-    if not math.isfinite(mean) or not bool(torch.isfinite(data).all()):
-        # finite counts whose float32 sums overflow (a voxel at float32's maximum): the mean is inf,
-        # the flat field divides every voxel by it and the phase came out one constant, with exit 0
-        bound = float(np.finfo(np.float32).max) / counts.size
+        z_mean = np.maximum(data.mean(axis=0, dtype=np.float64, keepdims=True), 1e-3 * mean)
+        data = np.divide(data, z_mean.astype(np.float32), dtype=np.float32)
+    return torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
+
+
+def _check_float32_range(values: np.ndarray) -> None:
+    """Refuse finite voxels that float32 cannot hold (a float64 export beyond about 3.4e38: the phase
+    is computed in float32) and voxels at float32's largest magnitude (a clipped or no-data value
+    written as float32's limit, not a count), naming how many and the largest."""
+    if values.dtype.kind != "f" or values.dtype.itemsize < 4:
+        return
+    limit = float(np.finfo(np.float32).max)
+    largest = max(abs(float(values.max())), abs(float(values.min()))) if values.size else 0.0
+    if largest < limit:
+        return
+    magnitude = np.abs(values)
+    beyond = int(np.count_nonzero(magnitude > limit))
+    if beyond:
         raise ValueError(
-            f"brightfield stack: expected counts whose float32 sums stay finite (each below "
-            f"{bound:.3g} for a stack of {counts.size} voxels), found "
-            f"{int(np.count_nonzero(np.abs(counts) > bound))} voxel(s) up to "
-            f"{float(np.abs(counts).max()):.4g}: the stack's mean overflows and the phase would be "
-            "a constant; write such voxels as NaN (missing: filled and counted) or correct the export"
+            f"brightfield stack: expected counts within float32's range (|value| <= {limit:.4g}), found "
+            f"{beyond} voxel(s) of {values.size} beyond it, the largest {largest:.4g}: phase is computed in "
+            "float32; rescale the export (divide every count by one constant: the phase does not depend "
+            "on the counts' scale) or correct it"
         )
-    return data
+    at_limit = int(np.count_nonzero(magnitude == limit))
+    raise ValueError(
+        f"brightfield stack: expected counts, found {at_limit} voxel(s) of {values.size} at float32's "
+        f"largest value ({limit:.4g}): a clipped or no-data value, not a measured intensity; write such "
+        "voxels as NaN (missing: filled and counted) or correct the export"
+    )
 
 
 #: ADMM penalty of the non-negative inverse, relative to the maximum of |transfer function|².
@@ -331,6 +353,11 @@ def invert_brightfield(
     projected phase; both in arbitrary units (:data:`PHASE_UNITS`).
     """
     arrays = transfer_function.arrays
+    # the stack at a mean of 1 (its mean taken in float64): each model's own float32 mean of counts
+    # near float32's limit overflows (flat_field 'none'), and the phase does not depend on the scale
+    scale = float(zyx_intensity.numpy().mean(dtype=np.float64))
+    if math.isfinite(scale) and scale > 0:
+        zyx_intensity = zyx_intensity / scale
     if transfer_function.mode == "3d":
         padding = transfer_function.z_padding_slices
         n_z = zyx_intensity.shape[0]
