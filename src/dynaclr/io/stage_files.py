@@ -26,7 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 #: The root metadata files by which rules name the zarr stores their jobs write whole: a zarr
 #: format 3 group's ``zarr.json`` (the OME-Zarr plates, patches, embeddings, transfer function,
@@ -53,7 +53,9 @@ class StageFiles(BaseModel):
     #: Inputs that only decide when the job reruns, never read by the stage: the metadata file of
     #: the job's FOV in a plate of your own (``<plate>/<row>/<col>/<fov>/zarr.json``; the rules'
     #: ``fov_metadata`` in workflow/rules/common.smk), which the plate folder's time does not replace.
-    fov_metadata: tuple[Path, ...] = ()
+    #: Left out of ``model_dump()``: a stage (or a test) that lists its files by dumping them sees the
+    #: files it reads or writes only, and an output class has none.
+    fov_metadata: tuple[Path, ...] = Field(default=(), exclude=True)
 
     @model_validator(mode="before")
     @classmethod
