@@ -14,6 +14,7 @@ from dynaclr.figures.feature_trajectories import (
     feature_trajectories,
     plot_feature_trajectories,
 )
+from dynaclr.numerics.bootstrap import MIN_BOOTSTRAP_CLUSTERS
 
 
 def _pseudotime(n_lineages: int = 12, n_frames: int = 10) -> pd.DataFrame:
@@ -287,3 +288,46 @@ def test_the_caption_counts_lineages_whose_state_never_reaches_the_event(tmp_pat
         "all the same; state_reaches_event of dtw_accuracy.csv)."
     )
     assert "never reach" not in caption(pseudotime)
+
+
+def _summary_and_caption(
+    n_lineages: int, one_side: list[int], constant: bool = False
+) -> tuple[pd.Series, str]:
+    """The ER_radial_slope summary row and caption of ``n_lineages`` lineages, those in ``one_side``
+    aligned after the event only (``constant``: every lineage changes by exactly -1)."""
+    pseudotime = _pseudotime(n_lineages=n_lineages)
+    pseudotime = pseudotime[~(pseudotime["query_id"].isin(one_side) & (pseudotime["pseudotime"] < 0))]
+    cells = _cells(pseudotime)
+    if constant:
+        cells["ER_radial_slope"] = np.where(pseudotime["pseudotime"].to_numpy() >= 0, -1.0, 0.0)
+    frames = feature_frames(pseudotime, cells, ["ER_radial_slope"])
+    trajectory, summary = feature_trajectories(
+        frames, ["ER_radial_slope"], {"ER_radial_slope": "x"}, model="m", dataset="d"
+    )
+    return summary.iloc[0], plot_feature_trajectories(trajectory, summary)[1]
+
+
+def test_the_change_over_lineages_follows_the_shared_bootstrap_minimum_and_says_what_was_left_out():
+    """The change's CI used a minimum of its own, 3 lineages (every other cluster bootstrap:
+    MIN_BOOTSTRAP_CLUSTERS, 2), and the caption said only 'too few lineages for a CI': now two lineages
+    give a CI, one gives none with the reason, the minimum and the lineages seen on one side only."""
+    assert MIN_BOOTSTRAP_CLUSTERS == 2
+    two, caption = _summary_and_caption(4, one_side=[2, 3])
+    assert two["n_lineages_both_sides"] == 2 and two["n_lineages_one_side"] == 2
+    assert two["change_ci_low"] <= two["change"] <= two["change_ci_high"] < 0
+    assert two["change_ci_missing"] == ""
+    assert "falls across the event" in caption
+    assert "2 lineages; 2 lineages seen on one side only left out)" in caption
+    one, caption = _summary_and_caption(3, one_side=[1, 2])
+    assert one["n_lineages_both_sides"] == 1 and np.isfinite(one["change"])
+    assert np.isnan(one["change_ci_low"]) and np.isnan(one["change_ci_high"])
+    reason = (
+        "1 lineage aligned on both sides of the event (2 lineages seen on one side only left out): a "
+        "bootstrap over lineages needs 2 at least"
+    )
+    assert one["change_ci_missing"] == reason
+    assert f"per lineage, no CI ({reason})" in caption
+    assert "beyond its CI" not in caption
+    same, caption = _summary_and_caption(4, one_side=[], constant=True)
+    assert same["change"] == -1 and np.isnan(same["change_ci_low"])
+    assert "4 lineages aligned on both sides of the event, each changing by the same amount" in caption

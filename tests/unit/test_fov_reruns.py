@@ -20,6 +20,9 @@ from iohub.ngff import open_ome_zarr
 from plate_helpers import write_plate
 from test_early_checks import SHAPE, plate_config
 
+from dynaclr.io import make_provenance, write_table
+from dynaclr.io.tables import POSITION_READINGS
+
 FOVS = ["A/1/0", "A/1/1", "A/2/0", "B/1/0"]
 #: the products of one dataset's per-FOV stages and their gathers
 TARGETS = [
@@ -174,10 +177,13 @@ def test_virtual_staining_on_a_plate_of_your_own_reruns_nothing_when_its_root_ch
     }
 
 
-def test_imported_tracks_on_a_plate_of_your_own_rerun_nothing_when_its_root_changes(tmp_path: Path) -> None:
-    """import_tracks took the plate's folder as a plain input (its positions are checked against the
-    images): rewriting the root's attributes or touching the folder imported the tracks again and
-    reran every FOV's patches. Now that reruns nothing; a position written again reruns its own jobs."""
+#: the products of patch extraction on imported tracks
+IMPORTED_TARGETS = ["results/mine/patches/sensor.parquet"]
+
+
+def imported_and_root_rewritten(tmp_path: Path) -> tuple[Path, Path]:
+    """A plate of your own whose tracks a table names, every output of IMPORTED_TARGETS stood in for
+    and the plate's root then rewritten (nothing planned): the plate and the workdir."""
     plate = write_plate(tmp_path / "plate.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
     rows = [
         {"fov_name": fov, "track_id": 1, "t": t, "y": 32.0, "x": 32.0}
@@ -189,7 +195,52 @@ def test_imported_tracks_on_a_plate_of_your_own_rerun_nothing_when_its_root_chan
     del config["datasets"]["mine"]["tracking_input"]
     config["datasets"]["mine"]["tracks"] = {"format": "table", "path": str(tmp_path / "tracks.csv")}
     os.utime(tmp_path / "tracks.csv", (time.time() - 100, time.time() - 100))
-    targets = ["results/mine/patches/sensor.parquet"]
-    workdir = finished_and_root_rewritten(plate, config, tmp_path / "work", targets)
+    return plate, finished_and_root_rewritten(plate, config, tmp_path / "work", IMPORTED_TARGETS)
+
+
+def record_checked_fovs(workdir: Path, checked: list[str]) -> None:
+    """The stood-in imported tracks table given an import's record whose position check read the
+    images of the FOVs ``checked`` (its ``position_readings.frames``), its time kept."""
+    path = workdir / "results" / "mine" / "tracks.parquet"
+    stat = path.stat()
+    readings = {"frames": [[fov, 0] for fov in checked], "verdict": "confirmed"}
+    write_table(pd.DataFrame({"x": [0]}), path, make_provenance("tracks", {POSITION_READINGS: readings}))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_imported_tracks_on_a_plate_of_your_own_rerun_nothing_when_its_root_changes(tmp_path: Path) -> None:
+    """import_tracks took the plate's folder as a plain input (its positions are checked against the
+    images): rewriting the root's attributes or touching the folder imported the tracks again and
+    reran every FOV's patches. Now that reruns nothing; a position written again whose images the
+    import did not check reruns its own jobs only."""
+    plate, workdir = imported_and_root_rewritten(tmp_path)
+    record_checked_fovs(workdir, ["A/1/0", "A/2/0"])
+    assert planned(workdir, IMPORTED_TARGETS) == {}
     rewrite_position(plate, "A/1/1")
-    assert planned(workdir, targets) == {"extract_patches": 1, "collect_patches": 1}
+    assert planned(workdir, IMPORTED_TARGETS) == {"extract_patches": 1, "collect_patches": 1}
+
+
+def test_a_position_the_tracks_import_checked_written_again_imports_them_again(tmp_path: Path) -> None:
+    """import_tracks checks the tracks on the images of a few FOVs (those with the most detections),
+    but took every position's metadata file as ancient(): a checked position written again (new
+    images under the same tracks) kept the old import and its check. Now such a position reruns the
+    import (and so every FOV's patches, which read its one table); where the table's record names no
+    checked FOV (an older import's), any position written again does."""
+    plate, workdir = imported_and_root_rewritten(tmp_path)
+    record_checked_fovs(workdir, ["A/1/0", "A/2/0"])
+    rewrite_position(plate, "A/2/0")
+    assert planned(workdir, IMPORTED_TARGETS) == {
+        "import_tracks": 1,
+        "extract_patches": len(FOVS),
+        "collect_patches": 1,
+    }
+
+
+def test_any_position_written_again_reruns_an_import_whose_record_names_no_fov(
+    tmp_path: Path,
+) -> None:
+    """A tracks table without an import's position readings (a stand-in here, an older import's in use)
+    says nothing of the FOVs checked: any position written again imports the tracks again."""
+    plate, workdir = imported_and_root_rewritten(tmp_path)
+    rewrite_position(plate, "A/1/1")
+    assert planned(workdir, IMPORTED_TARGETS)["import_tracks"] == 1

@@ -572,6 +572,7 @@ def test_training_refuses_unknown_fovs_channels_and_plates(plate: dict[str, Path
     config = small_config(train_fovs=["A/1/0", "C/1/0"])
     with pytest.raises(ArtifactError, match=r"no FOV 'C/1/0'; the plate's FOVs are"):
         train(config, plate["phase"], plate["plate"], tmp_path)
+    config = small_config()  # known FOVs from here: the training FOVs' channels are read first
     wrong_channel = config.model_copy(update={"target_channel": "DAPI"})
     with pytest.raises(ArtifactError, match=r"no channel 'DAPI'; found channels \['Brightfield'"):
         train(wrong_channel, plate["phase"], plate["plate"], tmp_path)
@@ -1907,3 +1908,39 @@ def test_phase_in_other_units_predicts_the_same_nuclei(
     )
     with open_ome_zarr(tmp_path / "same.zarr", layout="hcs", mode="r") as same:
         np.testing.assert_allclose(other, np.asarray(same["A/1/0"]["0"][:]), atol=1e-3)
+
+
+def _rename_channel(plate: Path, fov_name: str, old: str, new: str) -> None:
+    """Position ``fov_name`` of ``plate`` names its channel ``old`` ``new`` (its metadata rewritten)."""
+    metadata = plate / fov_name / "zarr.json"
+    metadata.write_text(metadata.read_text().replace(f'"{old}"', f'"{new}"'))
+
+
+def test_training_reads_the_channels_of_its_training_fovs_not_of_the_first_position(
+    own_plate: Path, tmp_path: Path
+) -> None:
+    """A plate of one's own whose first position (no training FOV) names other channels trains on
+    the training FOV's; training FOVs naming different channels are refused, naming both positions
+    and both lists; a training FOV without the channel is named."""
+    plate = tmp_path / "own.zarr"
+    shutil.copytree(own_plate, plate)
+    _rename_channel(plate, "A/1/0", "Phase3D", "DPC")
+    metrics = train(small_config(train_fovs=["B/1/0"], max_steps=2), plate, plate, tmp_path)
+    assert metrics["steps"] == 2 and metrics["train_fovs"] == ["B/1/0"]
+    both = small_config(train_fovs=["B/1/0", "A/1/0"], max_steps=2)
+    with pytest.raises(
+        ArtifactError,
+        match=r"own.zarr: the training FOVs \(virtual_stain.train.train_fovs\) name different channels: "
+        r"position B/1/0 has \['Phase3D', 'Nuclei'\], position A/1/0 has \['DPC', 'Nuclei'\]",
+    ):
+        train(both, plate, plate, tmp_path, name="both.pt")
+    with pytest.raises(
+        ArtifactError, match=r"no channel 'Phase3D'.*\['DPC', 'Nuclei'\] in the training FOVs \['A/1/0'\]"
+    ):
+        train(small_config(train_fovs=["A/1/0"], max_steps=2), plate, plate, tmp_path, name="a.pt")
+    _rename_channel(plate, "B/1/0", "Nuclei", "DAPI")
+    with pytest.raises(
+        ArtifactError, match=r"no channel 'Nuclei'; .*\['Phase3D', 'DAPI'\] in the training FOVs \['B/1/0'\]"
+    ):
+        train(small_config(train_fovs=["B/1/0"], max_steps=2), plate, plate, tmp_path, name="b.pt")
+    assert not (tmp_path / "both.pt").exists() and not (tmp_path / "a.pt").exists()

@@ -46,6 +46,7 @@ from dynaclr.io.plate import (
     read_plate_layout,
     read_plate_sampling,
 )
+from dynaclr.io.tables import import_checked_fovs
 
 
 # The typed models first (their errors name the key path), then the JSON Schema users read.
@@ -730,16 +731,38 @@ def imported_tracks_files(wildcards):
     """Rule import_tracks's inputs (dynaclr.tracking.ImportTracksInputs): the table, or every FOV's
     ultrack CSV, CTC folder (and its res_track.txt or man_track.txt) or TrackMate XML file, in the plate's FOV order;
     and the raw plate, whose images the positions are checked against (x and y swapped, µm for pixels):
-    a plate of your own as ``ancient()`` with every position's metadata file (plate_fov_metadata: a
-    position added or removed reruns the import; the root touched does not)."""
+    a plate of your own as ``ancient()`` with every position's metadata file (import_tracks_metadata:
+    a position added or removed reruns the import, one the check read written again too; the root
+    touched does not)."""
     tracks = CONFIG.datasets[wildcards.dataset].tracks
-    plate = {"plate": raw_plate_input(wildcards.dataset), "fov_metadata": plate_fov_metadata(wildcards.dataset)}
+    plate = {"plate": raw_plate_input(wildcards.dataset), "fov_metadata": import_tracks_metadata(wildcards.dataset)}
     if tracks.format == "table":
         return {"files": [tracks.path], **plate}
     files = {"files": user_fov_files(tracks.path, wildcards.dataset), **plate}
     if tracks.format == "ctc":
         files["ctc_lineage"] = list(ctc_lineages(wildcards.dataset).values())
     return files
+
+
+def import_tracks_metadata(dataset):
+    """Rule import_tracks' fov_metadata: every position's metadata file of a plate of your own
+    (fov_metadata), so a position added or removed reruns the import (the set of its inputs
+    changed), as plate_fov_metadata; those of the positions whose images the import checked the
+    tracks against, as its tracks table's record names them (dynaclr.io.tables.import_checked_fovs:
+    the check reads a few FOVs, chosen by the tracks alone), as plain inputs, so one of them written
+    again reruns the check, as a FOV's own jobs rerun; the others as ``ancient()``: the import reads
+    nothing of them, and rerunning it reruns every FOV's patches (they read its one table). Where no
+    record names them (an import of an older dynaclr, a table of unknown origin), all plain: any
+    position written again reruns the import once, whose record then names them. None for another
+    plate."""
+    if not own_plate(dataset):
+        return []
+    checked = import_checked_fovs(f"{RESULTS}/{dataset}/tracks.parquet")
+    return [
+        path if checked is None or name in checked else ancient(path)
+        for name in own_plate_fovs(dataset)
+        for path in fov_metadata(dataset, name)
+    ]
 
 
 @functools.cache

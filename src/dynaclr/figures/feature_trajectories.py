@@ -10,15 +10,24 @@ Each matched frame of an aligned lineage counts once (:func:`aligned_frames`). P
 * a binned trajectory: mean, SD and count of the feature per integer pseudo-time;
 * a summary: the mean before the event (pseudo-time < 0) and from it on (>= 0), their difference
   as the mean over lineages of each lineage's after-minus-before difference (lineages aligned on
-  both sides only), with a percentile-bootstrap 95 % CI over those lineages
-  (:func:`scipy.stats.bootstrap`), and Spearman's rho of the feature with pseudo-time over all
-  matched frames.
+  both sides only; those seen on one side only are counted, ``n_lineages_one_side``, and left out),
+  with a percentile-bootstrap 95 % CI over those lineages (:func:`scipy.stats.bootstrap`), and
+  Spearman's rho of the feature with pseudo-time over all matched frames.
+
+The CI follows the rule of every cluster bootstrap of the workflow (the lineages are the clusters):
+none over fewer than :data:`~dynaclr.numerics.bootstrap.MIN_BOOTSTRAP_CLUSTERS` lineages
+(:func:`~dynaclr.numerics.bootstrap.too_few_clusters`), and none where every lineage changes by the
+same amount (each resample is then that value, an interval of one value that cannot show the
+uncertainty); ``change_ci_missing`` says why, with the lineages counted, and so do the finding under
+the panels and the caption. (This figure asked three lineages, a rule of its own: two gave a change
+without an interval where the DTW error and the classifiers give one.)
 """
 
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,6 +37,7 @@ from scipy import stats
 from dynaclr.config.analysis import ALIGNED_EVENT_NAMES
 from dynaclr.figures.trajectories import aligned_frames
 from dynaclr.io.figures import new_figure
+from dynaclr.numerics.bootstrap import MIN_BOOTSTRAP_CLUSTERS, too_few_clusters
 from dynaclr.numerics.timescale import FrameClock
 
 #: Columns of the binned trajectory table.
@@ -53,6 +63,8 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "change_ci_low",
     "change_ci_high",
     "n_lineages_both_sides",
+    "n_lineages_one_side",
+    "change_ci_missing",
     "spearman_rho",
     "n_frames",
 )
@@ -67,28 +79,69 @@ def feature_frames(pseudotime: pd.DataFrame, cells: pd.DataFrame, columns: Seque
     return frames
 
 
-def _lineage_change(frames: pd.DataFrame, column: str, seed: int) -> tuple[float, float, float, int]:
-    """Mean over lineages of after-minus-before, its bootstrap CI, and the number of lineages."""
+#: Bootstrap resamples of a feature's change over lineages.
+N_RESAMPLES = 1000
+
+
+@dataclass(frozen=True)
+class LineageChange:
+    """A feature's after-minus-before change over lineages (module docstring).
+
+    Attributes:
+        change: the mean over the lineages aligned on both sides (NaN: none).
+        low, high: its percentile-bootstrap 95 % CI (NaN: withheld, see ``missing``).
+        n_both_sides: the lineages it is the mean of.
+        n_one_side: the lineages with the feature on one side of the event only, left out.
+        missing: why there is no CI (``""`` when there is one).
+    """
+
+    change: float
+    low: float
+    high: float
+    n_both_sides: int
+    n_one_side: int
+    missing: str
+
+
+def _lineages(n: int) -> str:
+    return f"{n} lineage{'' if n == 1 else 's'}"
+
+
+def _lineage_change(frames: pd.DataFrame, column: str, seed: int) -> LineageChange:
+    """Mean over lineages of after-minus-before, its bootstrap CI, and the lineages counted."""
     valid = frames[["fov_name", "query_id", "pseudotime", column]].dropna()
     side = np.where(valid["pseudotime"].to_numpy() >= 0, "after", "before")
-    per_lineage = valid.assign(side=side).groupby(["fov_name", "query_id", "side"])[column].mean().unstack()
-    if not {"before", "after"} <= set(per_lineage.columns):
-        return np.nan, np.nan, np.nan, 0
-    differences = (per_lineage["after"] - per_lineage["before"]).dropna().to_numpy(dtype=np.float64)
+    per_lineage = (
+        valid.assign(side=side)
+        .groupby(["fov_name", "query_id", "side"])[column]
+        .mean()
+        .unstack()
+        .reindex(columns=["before", "after"])
+    )
+    both = per_lineage.notna().all(axis=1)
+    differences = (per_lineage["after"] - per_lineage["before"])[both].to_numpy(dtype=np.float64)
+    n_one_side = int((~both).sum())
+    left_out = f" ({_lineages(n_one_side)} seen on one side only left out)" if n_one_side else ""
     if len(differences) == 0:
-        return np.nan, np.nan, np.nan, 0
+        reason = f"no lineage is aligned on both sides of the event{left_out}"
+        return LineageChange(np.nan, np.nan, np.nan, 0, n_one_side, reason)
     change = float(differences.mean())
-    if len(differences) < 3 or np.ptp(differences) == 0:
-        return change, np.nan, np.nan, len(differences)
+    aligned = f"{_lineages(len(differences))} aligned on both sides of the event{left_out}"
+    if too_few_clusters(len(differences), N_RESAMPLES):
+        reason = f"{aligned}: a bootstrap over lineages needs {MIN_BOOTSTRAP_CLUSTERS} at least"
+        return LineageChange(change, np.nan, np.nan, len(differences), n_one_side, reason)
+    if np.ptp(differences) == 0:
+        reason = f"{aligned}, each changing by the same amount: every resample gives that value"
+        return LineageChange(change, np.nan, np.nan, len(differences), n_one_side, reason)
     interval = stats.bootstrap(
         (differences,),
         np.mean,
         confidence_level=0.95,
-        n_resamples=1000,
+        n_resamples=N_RESAMPLES,
         method="percentile",
         rng=np.random.default_rng(seed),
     ).confidence_interval
-    return change, float(interval.low), float(interval.high), len(differences)
+    return LineageChange(change, float(interval.low), float(interval.high), len(differences), n_one_side, "")
 
 
 def feature_trajectories(
@@ -126,7 +179,7 @@ def feature_trajectories(
         values = frames[["pseudotime", column]].dropna()
         before = values.loc[values["pseudotime"] < 0, column]
         after = values.loc[values["pseudotime"] >= 0, column]
-        change, low, high, n_lineages = _lineage_change(frames, column, seed)
+        lineages = _lineage_change(frames, column, seed)
         rho = (
             float(stats.spearmanr(values["pseudotime"], values[column]).statistic)
             if len(values) >= 3 and values[column].nunique() > 1
@@ -140,10 +193,12 @@ def feature_trajectories(
                 "source": sources[column],
                 "mean_before": float(before.mean()) if len(before) else np.nan,
                 "mean_after": float(after.mean()) if len(after) else np.nan,
-                "change": change,
-                "change_ci_low": low,
-                "change_ci_high": high,
-                "n_lineages_both_sides": n_lineages,
+                "change": lineages.change,
+                "change_ci_low": lineages.low,
+                "change_ci_high": lineages.high,
+                "n_lineages_both_sides": lineages.n_both_sides,
+                "n_lineages_one_side": lineages.n_one_side,
+                "change_ci_missing": lineages.missing,
                 "spearman_rho": rho,
                 "n_frames": len(values),
             }
@@ -155,25 +210,26 @@ def feature_trajectories(
 
 
 def _finding(row: pd.Series) -> str:
-    """One sentence on a feature's change across the event, claimed only where the CI excludes 0."""
+    """One sentence on a feature's change across the event, claimed only where the CI excludes 0; where
+    there is no CI, why (the lineages it rests on and those left out: ``change_ci_missing``)."""
     name = f"{row['feature']} ({row['source']})"
+    missing = row.get("change_ci_missing")
+    missing = missing if isinstance(missing, str) and missing else "no CI"
+    rho = f"Spearman rho with pseudo-time {row['spearman_rho']:.2f}."
     if not np.isfinite(row["change"]):
-        return f"{name}: no lineage is aligned on both sides of the event."
-    interval = (
-        f"95 % CI {row['change_ci_low']:.3g} to {row['change_ci_high']:.3g}"
-        if np.isfinite(row["change_ci_low"])
-        else "too few lineages for a CI"
-    )
-    excludes_zero = np.isfinite(row["change_ci_low"]) and (
-        row["change_ci_low"] > 0 or row["change_ci_high"] < 0
-    )
+        return f"{name}: no change: {missing}; {rho}"
+    if not np.isfinite(row["change_ci_low"]):
+        return f"{name}: {row['change']:+.3g} after minus before, per lineage, no CI ({missing}); {rho}"
+    excludes_zero = row["change_ci_low"] > 0 or row["change_ci_high"] < 0
     verdict = (
         ("rises" if row["change"] > 0 else "falls") if excludes_zero else "shows no change beyond its CI"
     )
+    one_side = int(row.get("n_lineages_one_side", 0) or 0)
+    left_out = f"; {_lineages(one_side)} seen on one side only left out" if one_side else ""
     return (
         f"{name} {verdict} across the event: {row['change']:+.3g} after minus before, per lineage "
-        f"({interval}, {int(row['n_lineages_both_sides'])} lineages); Spearman rho with pseudo-time "
-        f"{row['spearman_rho']:.2f}."
+        f"(95 % CI {row['change_ci_low']:.3g} to {row['change_ci_high']:.3g}, "
+        f"{_lineages(int(row['n_lineages_both_sides']))}{left_out}); {rho}"
     )
 
 

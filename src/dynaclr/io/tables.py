@@ -305,6 +305,25 @@ IMPORT_WARNINGS = "import_warnings"
 POSITION_READINGS = "position_readings"
 
 
+def import_checked_fovs(path: str | Path) -> list[str] | None:
+    """The FOVs whose images the import that wrote the tracks table at ``path`` read to check the
+    positions (its record's :data:`POSITION_READINGS` ``frames``, ``[fov_name, t]`` each:
+    :func:`~dynaclr.tracking.position_check.check_positions_on_cells`), in the order checked; ``[]``
+    where it read none. ``None`` where no record says which: no such file, a table without a dynaclr
+    record or of another kind or schema, or an import recorded without readings. Rule
+    ``import_tracks`` depends on the metadata files of these positions of a plate of your own
+    (workflow/rules/common.smk, ``import_tracks_metadata``): one written again reruns the check."""
+    try:
+        config = read_table_provenance(path, "tracks").config
+    except ArtifactError:
+        return None
+    readings = config.get(POSITION_READINGS)
+    frames = readings.get("frames") if isinstance(readings, dict) else None
+    if not isinstance(frames, list) or not all(isinstance(f, list) and f for f in frames):
+        return None
+    return list(dict.fromkeys(str(frame[0]) for frame in frames))
+
+
 def micrometres_to_pixels(
     table: pd.DataFrame, pixel_size_um: float, z_step_um: float | None = None
 ) -> pd.DataFrame:

@@ -10,7 +10,7 @@ them must hold the channel ``input_channel``. The target is the raw plate's ``ta
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ __all__ = [
     "plate_image",
     "read_phase_input",
     "read_target_plate_provenance",
+    "training_channels",
 ]
 
 logger = logging.getLogger(__name__)
@@ -70,11 +71,18 @@ TARGET_PLATE_KINDS = (ArtifactKind.RAW_PLATE,)
 
 
 def read_phase_input(
-    path: str | Path, channel: str, fov_name: str | None = None, made_from: Provenance | None = None
+    path: str | Path,
+    channel: str,
+    fov_name: str | None = None,
+    made_from: Provenance | None = None,
+    *,
+    train_fovs: Sequence[str] = (),
 ) -> Provenance | InputRecord | None:
     """Check the plate read as phase input and return its provenance (``None``: a plate of your own).
-    Its channels are those of position ``fov_name`` where given (a per-FOV job reads no other
-    position), else of the plate (its first position). Its record: as ``made_from`` (the record of a
+    Its channels are those of the positions ``train_fovs`` where given (training reads only them,
+    and they must name the same channels: :func:`training_channels`), else of position ``fov_name``
+    where given (a per-FOV job reads no other position), else of the plate (its first position). Its
+    record: as ``made_from`` (the record of a
     plate made from it: the prediction plate's, whose rule read and checked the phase input) states it
     where given (:func:`~dynaclr.io.provenance.recorded_input`), else the copy in position
     ``fov_name`` where it holds one (a plate dynaclr made), else the plate's root: a per-FOV job given
@@ -89,19 +97,46 @@ def read_phase_input(
         return read_plate_provenance(path, PHASE_INPUT_KINDS, "phase input of virtual staining", fov_name)
 
     provenance = read() if made_from is None else recorded_input(path, made_from, read)
-    if fov_name is None:
+    if train_fovs:
+        names = training_channels(path, train_fovs)
+    elif fov_name is None:
         with open_ome_zarr(path, layout="hcs", mode="r") as plate:
             names = list(plate.channel_names)
     else:
         with open_plate_position(path, fov_name) as position:
             names = list(position.channel_names)
     if channel not in names:
+        where = f" in the training FOVs {list(train_fovs)}" if train_fovs else ""
         raise ArtifactError(
             f"{path}: the phase input of virtual staining has no channel {channel!r} "
-            f"(virtual_stain.input_channel); found channels {names}. With `phase: null` the dataset's "
+            f"(virtual_stain.input_channel); found channels {names}{where}. With `phase: null` the dataset's "
             "plate must hold the phase channel; otherwise configure `phase:` to reconstruct it."
         )
     return provenance
+
+
+def training_channels(path: str | Path, train_fovs: Sequence[str]) -> list[str]:
+    """The channel names of the training FOVs ``train_fovs`` of the plate at ``path`` (the first one's,
+    in its order), read from those positions only: the plate's first position may be no training FOV,
+    and may name other channels. The training FOVs must name the same channels, in any order (each
+    is read by its own channel indices).
+
+    Raises:
+        ArtifactError: no such position (naming the plate's FOVs), or two training FOVs naming
+            different channels (naming both positions and both lists).
+    """
+    with open_ome_zarr(path, layout="hcs", mode="r") as plate:
+        channels = {name: list(plate_position(plate, name, path).channel_names) for name in train_fovs}
+    first, *others = train_fovs
+    for name in others:
+        if sorted(channels[name]) != sorted(channels[first]):
+            raise ArtifactError(
+                f"{path}: the training FOVs (virtual_stain.train.train_fovs) name different channels: "
+                f"position {first} has {channels[first]}, position {name} has {channels[name]}; expected "
+                "the same channels in every training FOV (in any order). Train on FOVs acquired with the "
+                "same channels, or write the positions' channel names alike"
+            )
+    return channels[first]
 
 
 def read_target_plate_provenance(path: str | Path) -> Provenance | None:

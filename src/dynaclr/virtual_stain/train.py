@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from dynaclr.virtual_stain.plates import (
     plate_channel,
     read_phase_input,
     read_target_plate_provenance,
+    training_channels,
 )
 from dynaclr.virtual_stain.transfer import TRAINING_INPUT_KEY, training_input_record
 
@@ -96,6 +97,18 @@ def fov_sources(
                 )
             )
     return sources
+
+
+def _check_target_channel(plate_path: str | Path, channel: str, train_fovs: Sequence[str]) -> None:
+    """The training FOVs of the target plate name the same channels (:func:`training_channels`), among
+    them ``channel`` (``virtual_stain.target_channel``); the error names the positions read."""
+    names = training_channels(plate_path, train_fovs)
+    if channel not in names:
+        raise ArtifactError(
+            f"{plate_path}: no channel {channel!r}; found channels {names} in the training FOVs "
+            f"{list(train_fovs)} (virtual_stain.target_channel). Check the channel names in the virtual "
+            "staining config (input_channel, target_channel)."
+        )
 
 
 def _patch_size(requested: int, sources: list[FovSource]) -> int:
@@ -254,7 +267,9 @@ def train_virtual_stain(
     if train is None:
         raise ValueError("train_virtual_stain needs a config with a 'train' section (not 'checkpoint')")
     check_accelerator(train.accelerator, "virtual_stain.train.accelerator")  # before any data is read
-    phase_provenance = read_phase_input(inputs.phase_plate, config.input_channel)
+    # the training FOVs' channels, not the plate's first position's (which may be no training FOV)
+    phase_provenance = read_phase_input(inputs.phase_plate, config.input_channel, train_fovs=train.train_fovs)
+    _check_target_channel(inputs.plate, config.target_channel, train.train_fovs)
     check_fov_records(inputs.phase_records, ArtifactKind.PHASE_FOV, phase_provenance)
     target_provenance = read_target_plate_provenance(inputs.plate)
     sources = fov_sources(inputs.phase_plate, inputs.plate, config)
