@@ -9,7 +9,8 @@ clusters there is no interval: every resample of a single cluster redraws that c
 replicate is the point estimate and its "interval" a single value that cannot show the uncertainty
 (:func:`too_few_clusters`; :func:`bootstrap_interval` withholds it, NaN bounds and
 :data:`ONE_CLUSTER` as the reason). The feature trajectories' change over lineages
-(:mod:`dynaclr.figures.feature_trajectories`) asks more: three lineages and a spread.
+(:mod:`dynaclr.figures.feature_trajectories`) follows the same minimum and also withholds its
+interval when every lineage changes by the same amount.
 """
 
 from __future__ import annotations
