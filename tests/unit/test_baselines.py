@@ -109,6 +109,41 @@ def test_the_batch_size_changes_no_engineered_feature():
         np.testing.assert_array_equal(other, features[0])
 
 
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (
+            {"radial_rings": 32},
+            "analysis.engineered_features.radial_rings: expected rings that each hold a pixel of the 16 x 16 "
+            "px patches, found 32, whose rings [0, 1, 3, ",
+        ),
+        (
+            {"texture_distances_px": (1, 16)},
+            "analysis.engineered_features.texture_distances_px: expected offsets below the 16 px side of the "
+            "16 x 16 px patches (",
+        ),
+        (
+            {"texture_distances_px": (1, 30), "crop_size_yx_px": (12, 16)},
+            "expected offsets below the 12 px side of the 12 x 16 px crop (crop_size_yx_px) (",
+        ),
+    ],
+)
+def test_rings_and_offsets_the_patches_cannot_hold_are_refused(settings, expected):
+    """On 16 px patches, 12 of 32 rings are narrower than a pixel and hold none: their columns were 0
+    for every cell; an offset of the patch's side had empty co-occurrence matrices at 0 and 90 degrees
+    (16 px) or at every angle (30 px: contrast, homogeneity, energy 0 and correlation 1 for every cell).
+    Both exited 0; engineered_features now refuses them, naming the key, the patch and a value that fits."""
+    patches = np.random.default_rng(0).normal(size=(5, 1, 3, 16, 16)).astype(np.float32)
+    config = EngineeredFeaturesConfig.model_validate(settings)
+    with pytest.raises(ValueError) as info:
+        engineered_features(patches, config, show_progress=False)
+    assert expected in str(info.value)
+    assert ("use at most 10" in str(info.value)) == ("radial_rings" in settings)
+    fitting = EngineeredFeaturesConfig(radial_rings=10, texture_distances_px=(1, 15))
+    features = engineered_features(patches, fitting, show_progress=False)
+    assert (features.std(axis=0) > 0).all()  # every ring and offset tells the cells apart
+
+
 def _disk_patch(radius: float, size: int = 32, depth: int = 3) -> np.ndarray:
     y, x = np.mgrid[:size, :size]
     disk = (np.hypot(y - (size - 1) / 2, x - (size - 1) / 2) < radius).astype(np.float32)

@@ -345,6 +345,38 @@ def test_a_crop_larger_than_the_stored_patches_is_refused_naming_the_key(key):
         WorkflowConfig.model_validate(_tiny_with(crop(64, baselines=("random_weights",))))
 
 
+def test_engineered_feature_rings_and_offsets_the_patches_cannot_hold_are_refused():
+    """The engineered features measure the baseline spec's stored patches (60 px in the tiny config), or
+    their crop: rings narrower than a pixel there, or a co-occurrence offset no pixel pair has along Y
+    or X, gave columns constant for every cell with exit 0; the dry run refuses them naming the key, what
+    is measured and a value that fits. Without the baseline, nothing is checked."""
+
+    def features(settings, baselines=("engineered_features",)):
+        def edit(config):
+            config["analysis"]["engineered_features"] = settings
+            config["analysis"]["baselines"] = list(baselines)
+
+        return edit
+
+    with pytest.raises(ValidationError) as info:
+        WorkflowConfig.model_validate(_tiny_with(features({"crop_size_yx_px": [16, 16], "radial_rings": 32})))
+    assert (
+        "analysis.engineered_features.radial_rings: expected rings that each hold a pixel of the 16 x 16 px "
+        "crop (analysis.engineered_features.crop_size_yx_px), found 32"
+    ) in str(info.value) and "use at most 10, or larger patches" in str(info.value)
+    with pytest.raises(ValidationError) as info:
+        WorkflowConfig.model_validate(_tiny_with(features({"texture_distances_px": [1, 60]})))
+    assert (
+        "analysis.engineered_features.texture_distances_px: expected offsets below the 60 px side of the "
+        "60 x 60 px stored patches of datasets.tiny.patches[phase_sensor]"
+    ) in str(info.value) and "found [60]; use offsets up to 59" in str(info.value)
+    WorkflowConfig.model_validate(_tiny_with(features({"crop_size_yx_px": [16, 16], "radial_rings": 10})))
+    WorkflowConfig.model_validate(_tiny_with(features({"texture_distances_px": [1, 59], "radial_rings": 32})))
+    WorkflowConfig.model_validate(
+        _tiny_with(features({"crop_size_yx_px": [16, 16], "radial_rings": 32}, baselines=("random_weights",)))
+    )
+
+
 ATTRIBUTION_INDICES = {
     # the tiny spec has 2 channels (phase, sensor) seen as 32 px patches; occlusion is enabled
     "gallery channel past the spec's": (

@@ -151,6 +151,20 @@ def test_negative_time_defaults_to_the_papers_definition():
         ContrastiveModelConfig(patch_spec="p", sampling="classical", negative_time="same")
 
 
+def test_negative_time_under_the_ntxent_loss_is_refused():
+    """negative_time chooses the triplet loss's explicit negatives: under NT-Xent none are drawn
+    (training/data.py plans negatives only for the triplet loss), so 'same' or 'any' was accepted,
+    retrained the model (its params differ) and changed nothing; it is refused naming what to do."""
+    for value in ("same", "any"):
+        with pytest.raises(
+            ValidationError, match=r"negative_time: expected null with loss ntxent.*found"
+        ) as info:
+            ContrastiveModelConfig(patch_spec="p", sampling="cell_aware", loss="ntxent", negative_time=value)
+        assert f"found {value!r}; remove negative_time or set loss: triplet" in str(info.value)
+    ContrastiveModelConfig(patch_spec="p", sampling="cell_aware", loss="ntxent")
+    ContrastiveModelConfig(patch_spec="p", sampling="cell_aware", loss="triplet", negative_time="same")
+
+
 def test_classical_positive_is_the_anchor_and_negative_any_other_patch():
     planner = PairPlanner(INDEX, ALL_ROWS, "classical", with_negatives=True)
     samples = planner.plan(planner.anchors, np.random.default_rng(0))

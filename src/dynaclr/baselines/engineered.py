@@ -32,22 +32,14 @@ from tqdm import tqdm
 from dynaclr.config.embeddings import (
     GLCM_PROPERTIES as GLCM_PROPERTIES,
     EngineeredFeaturesConfig,
+    engineered_features_misfit,
     feature_names,
+    ring_labels,
 )
 from dynaclr.numerics.crop import center_crop
 from dynaclr.numerics.normalization import zscore_with
 
 _GLCM_ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
-
-
-def _ring_labels(height: int, width: int, n_rings: int) -> np.ndarray:
-    """``(Y, X)`` ring index of each pixel (``-1`` outside the inscribed circle)."""
-    y, x = np.mgrid[:height, :width]
-    radius = np.hypot(y - (height - 1) / 2, x - (width - 1) / 2)
-    edge = min(height, width) / 2
-    ring = np.floor(radius / edge * n_rings).astype(np.int64)
-    ring[radius >= edge] = -1
-    return ring
 
 
 def _quantise(slices: np.ndarray, levels: int) -> np.ndarray:
@@ -121,20 +113,34 @@ def _intensity_features(patches: np.ndarray, config: EngineeredFeaturesConfig) -
     return out
 
 
+def _check_fits(config: EngineeredFeaturesConfig, height: int, width: int, measured: str) -> None:
+    """Refuse rings or co-occurrence offsets that ``height x width`` px ``measured`` cannot hold."""
+    misfit = engineered_features_misfit(config, height, width, measured)
+    if misfit:
+        raise ValueError(misfit)
+
+
 def block_features(
     patches: np.ndarray, config: EngineeredFeaturesConfig, rings: np.ndarray | None = None
 ) -> np.ndarray:
     """Feature matrix ``(B, F)`` of patches ``(B, C, Z, Y, X)`` (columns of :func:`feature_names`).
 
     Every patch's row equals :func:`patch_features` of that patch; texture and rings are computed
-    for the whole block at once.
+    for the whole block at once. ``rings`` (:func:`~dynaclr.config.embeddings.ring_labels`) comes from
+    :func:`engineered_features`, which checked the config against the patches; without it they are
+    checked here.
+
+    Raises:
+        ValueError: a ring holds no pixel, or an offset exceeds the patches
+            (:func:`~dynaclr.config.embeddings.engineered_features_misfit`).
     """
     patches = np.asarray(patches)
     if patches.ndim != 5:
         raise ValueError(f"patches must be (B, C, Z, Y, X), got shape {patches.shape}")
     n_patches, n_channels, depth, height, width = patches.shape
     if rings is None:
-        rings = _ring_labels(height, width, config.radial_rings)
+        _check_fits(config, height, width, "patches")
+        rings = ring_labels(height, width, config.radial_rings)
     central = patches[:, :, depth // 2].astype(np.float64)  # (B, C, Y, X)
     ring_means = [
         central[:, :, rings == k].mean(axis=-1) if (rings == k).any() else np.zeros((n_patches, n_channels))
@@ -180,7 +186,8 @@ def engineered_features(
         raise ValueError(f"patches must be (N, C, Z, Y, X), got shape {tuple(patches.shape)}")
     crop = config.crop_size_yx_px
     height, width = crop if crop is not None else (int(patches.shape[3]), int(patches.shape[4]))
-    rings = _ring_labels(height, width, config.radial_rings)
+    _check_fits(config, height, width, "crop (crop_size_yx_px)" if crop is not None else "patches")
+    rings = ring_labels(height, width, config.radial_rings)
     n_rows = int(patches.shape[0])
     rows: list[np.ndarray] = []
     batches = range(math.ceil(n_rows / config.batch_size))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal, get_args
 
+import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from dynaclr.config.base import StrictModel
@@ -198,10 +199,16 @@ class EngineeredFeaturesConfig(StrictModel):
         32, ge=2, le=256, description="Grey levels the central slice is quantised to for the GLCM."
     )
     texture_distances_px: tuple[int, ...] = Field(
-        (1, 2), description="Pixel offsets of the grey-level co-occurrence matrix (averaged over 4 angles)."
+        (1, 2),
+        description="Pixel offsets of the grey-level co-occurrence matrix (averaged over 4 angles); each "
+        "below the side of the patches measured (the crop, else the stored patches): checked at planning.",
     )
     radial_rings: int = Field(
-        4, ge=1, le=32, description="Equal-width rings from the patch centre to its inscribed radius."
+        4,
+        ge=1,
+        le=32,
+        description="Equal-width rings from the patch centre to its inscribed radius; each must hold a pixel "
+        "of the patches measured (at most 10 on 16 px, 20 on 32 px, 30 on 48 px): checked at planning.",
     )
     batch_size: int = Field(256, ge=1, description="Patches read from the store at a time.")
 
@@ -226,6 +233,57 @@ class EngineeredFeaturesConfig(StrictModel):
 
 #: The grey-level co-occurrence statistics of each channel of the engineered features.
 GLCM_PROPERTIES: tuple[str, ...] = ("contrast", "homogeneity", "energy", "correlation")
+
+
+def ring_labels(height: int, width: int, n_rings: int) -> np.ndarray:
+    """``(Y, X)`` ring index of each pixel (``-1`` outside the inscribed circle): ``n_rings`` equal-width
+    rings from the centre of a ``height x width`` image out to its inscribed radius ``min(Y, X) / 2``."""
+    y, x = np.mgrid[:height, :width]
+    radius = np.hypot(y - (height - 1) / 2, x - (width - 1) / 2)
+    edge = min(height, width) / 2
+    ring = np.floor(radius / edge * n_rings).astype(np.int64)
+    ring[radius >= edge] = -1
+    return ring
+
+
+def _empty_rings(height: int, width: int, n_rings: int) -> list[int]:
+    """The rings of :func:`ring_labels` that hold no pixel centre (narrower than a pixel)."""
+    held = set(np.unique(ring_labels(height, width, n_rings)).tolist())
+    return [k for k in range(n_rings) if k not in held]
+
+
+def engineered_features_misfit(
+    config: EngineeredFeaturesConfig, height: int, width: int, measured: str
+) -> str:
+    """Why ``config`` cannot be measured on ``height x width`` px patches (``measured`` says which: a crop
+    or a store's patches), empty where it can.
+
+    A ring of ``radial_rings`` that holds no pixel (rings narrower than a pixel, on a small patch) has
+    no mean: its column was 0 for every cell. A ``texture_distances_px`` offset not below the patch's
+    side has no pixel pair at 0 or 90 degrees: those angles' co-occurrence matrices were empty (contrast,
+    homogeneity and energy 0, correlation 1), averaged into the offset's four columns (every cell the same
+    where no angle has a pair). Both came out of the embed job with exit 0."""
+    problems = []
+    empty = _empty_rings(height, width, config.radial_rings)
+    if empty:
+        # every count up to this one gives each ring pixels (counts above can, then fail again)
+        fitting = next(n for n in range(1, config.radial_rings + 1) if _empty_rings(height, width, n)) - 1
+        problems.append(
+            f"analysis.engineered_features.radial_rings: expected rings that each hold a pixel of the "
+            f"{height} x {width} px {measured}, found {config.radial_rings}, whose rings {empty} are "
+            f"narrower than a pixel and hold none (their columns would be 0 for every cell); use at most "
+            f"{fitting}, or larger patches"
+        )
+    side = min(height, width)
+    far = [d for d in config.texture_distances_px if d >= side]
+    if far:
+        problems.append(
+            f"analysis.engineered_features.texture_distances_px: expected offsets below the {side} px side "
+            f"of the {height} x {width} px {measured} (no pixel pair lies that far apart along it, so the "
+            f"co-occurrence matrix of its angle, 0 or 90 degrees, would be empty), found {far}; use offsets "
+            f"up to {side - 1}, or larger patches"
+        )
+    return "; ".join(problems)
 
 
 def feature_names(channel_names: Sequence[str], config: EngineeredFeaturesConfig) -> list[str]:

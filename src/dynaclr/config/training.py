@@ -228,7 +228,8 @@ class ContrastiveModelConfig(StrictModel):
         None,
         description="Triplet negatives of cell_aware and time_aware sampling: another lineage's patch at the "
         "positive's time point ('same') or at any time point ('any'). null = the paper's definition: 'any' "
-        "for cell_aware, 'same' for time_aware. classical draws any other patch (null or 'any' only).",
+        "for cell_aware, 'same' for time_aware. classical draws any other patch (null or 'any' only). Loss "
+        "ntxent draws no explicit negatives (the batch's other cells are its negatives): null only.",
     )
     loss: LossName = Field("ntxent", description="'ntxent' (SimCLR) or 'triplet' (explicit negatives).")
     temperature: float = Field(0.5, gt=0, description="NT-Xent softmax temperature.")
@@ -391,6 +392,12 @@ class ContrastiveModelConfig(StrictModel):
             raise ValueError(
                 "negative_time: same needs tracking (cell_aware or time_aware sampling); classical sampling "
                 "draws any other patch as its negative: remove negative_time or set sampling"
+            )
+        if self.loss == "ntxent" and self.negative_time is not None:
+            raise ValueError(
+                "negative_time: expected null with loss ntxent (NT-Xent draws no explicit negatives: the "
+                "other cells of the batch are its negatives, so negative_time would change nothing "
+                f"trained), found {self.negative_time!r}; remove negative_time or set loss: triplet"
             )
         return self
 

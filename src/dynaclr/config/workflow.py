@@ -48,6 +48,7 @@ from dynaclr.config.embeddings import (
     EmbeddingConfig,
     EngineeredFeaturesConfig,
     ProjectionConfig,
+    engineered_features_misfit,
     feature_names,
 )
 from dynaclr.config.exports import ExportsConfig
@@ -823,6 +824,7 @@ class WorkflowConfig(StrictModel):
         self._check_embedding_exports()
         self._check_distillation()
         self._check_crops_fit_the_patches()
+        self._check_engineered_features_fit_the_patches()
         self._check_attribution_fits_the_patches()
         self._check_projections_fit_the_embeddings()
         return self
@@ -909,6 +911,25 @@ class WorkflowConfig(StrictModel):
                         f"patches[{spec_name}] ({stored} x {stored} px), found {list(crop)} px; use a "
                         "smaller crop or raise the spec's initial_patch_size_yx_px"
                     )
+
+    def _check_engineered_features_fit_the_patches(self) -> None:
+        """``analysis.engineered_features.radial_rings`` and ``texture_distances_px`` fit the patches the
+        baseline measures (its crop, else each dataset's stored baseline patches): rings narrower than a
+        pixel, and offsets no pixel pair has along Y or X, gave columns constant for every cell, and
+        the embed job exited 0 (:func:`~dynaclr.config.embeddings.engineered_features_misfit`)."""
+        if "engineered_features" not in self.analysis.baselines:
+            return
+        features = self.analysis.engineered_features
+        for dataset, spec_name in self.baseline_patch_specs().items():
+            if features.crop_size_yx_px is not None:
+                height, width = features.crop_size_yx_px
+                measured = "crop (analysis.engineered_features.crop_size_yx_px)"
+            else:
+                height = width = self.datasets[dataset].patch_spec(spec_name).initial_size_px
+                measured = f"stored patches of datasets.{dataset}.patches[{spec_name}]"
+            misfit = engineered_features_misfit(features, height, width, measured)
+            if misfit:
+                raise ValueError(misfit)
 
     def _check_attribution_fits_the_patches(self) -> None:
         """``analysis.interpretation.gallery_channel`` and ``analysis.occlusion.region_channel`` index a

@@ -40,9 +40,9 @@ from skimage.filters import threshold_otsu
 from skimage.measure import regionprops
 from tqdm import tqdm
 
-from dynaclr.baselines.engineered import _quantise, _ring_labels, _texture
+from dynaclr.baselines.engineered import _quantise, _texture
 from dynaclr.config.analysis import InterpretationConfig
-from dynaclr.config.embeddings import EngineeredFeaturesConfig
+from dynaclr.config.embeddings import EngineeredFeaturesConfig, ring_labels
 from dynaclr.numerics.crop import center_crop
 
 #: Key columns of the cell-features table (the patch index's cell identity).
@@ -125,7 +125,7 @@ def block_cell_features(patches: np.ndarray, config: InterpretationConfig) -> np
         texture_gray_levels=config.texture_gray_levels, texture_distances_px=(1,)
     )
     texture = _texture(slices, texture_config)[:, :2]  # contrast, homogeneity
-    rings = _ring_labels(height, width, config.radial_rings)
+    rings = ring_labels(height, width, config.radial_rings)
     columns = np.column_stack(
         [
             shape,
