@@ -19,6 +19,7 @@ from dynaclr.numerics.normalization import (
     sample_frames,
 )
 from dynaclr.numerics.pearson import PearsonAccumulator
+from dynaclr.numerics.repeats import constant_level, is_constant
 
 # --- Pearson r ----------------------------------------------------------------------------------
 
@@ -140,14 +141,15 @@ def test_a_channel_without_signal_falls_back_or_fails_as_asked(caplog):
         assert np.all(stats.apply(saturated[1], 1).astype(np.float16) == 0.0)
     with pytest.raises(ArtifactError, match=r"FOV A/1/0: every frame of \[0, 1, 2\] is constant"):
         channel_statistics(flat.__getitem__, range(3), "zscore", require_signal=True, where="FOV A/1/0")
-    # a median_p99 of a flat channel with one hot voxel (fewer than MIN_SIGNAL_SHARE above the
-    # median): p99 == median, a zero scale
+    # a flat channel but for one hot voxel (fewer than MIN_SIGNAL_SHARE above the median) is
+    # constant (repeats.is_constant): no signal
     sparse = np.zeros((2, 100, 100))
     sparse[0, 0, 0] = 1000.0
     assert 1 < MIN_SIGNAL_SHARE * sparse.size
-    with pytest.raises(ArtifactError, match="zero or invalid scale"):
+    with pytest.raises(ArtifactError, match=r"every frame of \[0\] is constant"):
         channel_statistics([sparse].__getitem__, [0], "median_p99", require_signal=True)
-    assert channel_statistics([sparse].__getitem__, [0], "median_p99").scale == 1.0
+    stats = channel_statistics([sparse].__getitem__, [0], "median_p99")
+    assert (stats.center, stats.scale, stats.empty_frames) == (0.0, 1.0, [0])
 
 
 def test_median_p99_of_a_channel_mostly_at_one_value_takes_the_standard_deviation(caplog):
@@ -181,21 +183,22 @@ def test_median_p99_of_a_saturated_channel_fails_when_signal_is_required():
 
 
 def test_sparse_signal_too_small_for_a_scale_is_not_blamed_on_saturation(caplog):
-    """Cells on 900 voxels of one frame among 50 flat ones (7e-5 of the voxels, under
-    MIN_SIGNAL_SHARE): median_p99 has no scale, but nothing sits above a saturated plateau; the
-    scale is the flat fallback 1 (not the standard deviation), and no WARNING speaks of saturation."""
+    """Cells on 400 voxels of one frame among 50 flat ones but for 30 dark voxels each (so none is
+    constant; 3e-5 of the voxels above the background, under MIN_SIGNAL_SHARE): median_p99 has no
+    scale, but nothing sits above a saturated plateau; the scale is the flat fallback 1 (not the
+    standard deviation), and no WARNING speaks of saturation."""
     rng = np.random.default_rng(0)
 
     def frame(t: int) -> np.ndarray:
-        values = np.zeros((1, 512, 512), dtype=np.uint8)
-        values[0, 0, t] = 1  # one noise voxel: no frame is constant
+        values = np.full((1, 512, 512), 5, dtype=np.uint8)
+        values[0, 0, t : t + 30] = 0  # dark voxels below the background, enough that no frame is constant
         if t == 49:
-            values[0, 100:130, 100:130] = rng.integers(150, 250, size=(30, 30))
+            values[0, 100:120, 100:120] = rng.integers(150, 250, size=(20, 20))
         return values
 
     with caplog.at_level(logging.WARNING, logger="dynaclr.numerics.normalization"):
         stats = channel_statistics(frame, range(50), "median_p99", where="sparse")
-    assert stats.center == 0.0 and stats.scale == 1.0 and stats.std > 0.0
+    assert stats.empty_frames == [] and stats.center == 5.0 and stats.scale == 1.0 and stats.std > 0.0
     assert "degenerate normalisation scale" in caplog.text and "saturated" not in caplog.text
 
 
@@ -215,6 +218,83 @@ def test_constant_frames_record_their_level_and_only_those_off_the_background_ar
     assert stats.empty_frames == [1] and stats.off_background_frames == [1]
     flat = channel_statistics([np.zeros((1, 8, 8)), np.ones((1, 8, 8))].__getitem__, range(2), "zscore")
     assert flat.off_background_frames == [0, 1]  # every frame constant: no background to compare
+
+
+def _nuclei_frames(n_frames: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """``n_frames`` uint16 frames ``(2, 48, 48)``: background 500 +- 40 counts, two nuclei 1500 above it
+    (their mask returned too)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:48, :48]
+    nuclei = ((yy - 24) ** 2 + (xx - 15) ** 2 < 64) | ((yy - 12) ** 2 + (xx - 34) ** 2 < 49)
+    frames = rng.normal(500.0, 40.0, size=(n_frames, 2, 48, 48))
+    frames[:, :, nuclei] += 1500.0
+    return np.rint(frames).astype(np.uint16), nuclei
+
+
+@pytest.mark.parametrize("normalization", ["zscore", "median_p99"])
+@pytest.mark.parametrize("per_time_point", [False, True])
+def test_an_over_exposed_frame_is_left_out_of_the_statistics_of_the_other_frames(
+    normalization, per_time_point, caplog
+):
+    """One frame of ten with 31 % of its voxels clipped at 65535: its plateau moved the other nine
+    frames' nuclei from 0.96 to 0.02 (``median_p99``) or 2.5 to -0.06 (``zscore``). The frame the
+    stages name over-exposed is left out of the statistics, listed (``saturated_frames``) and named in
+    a WARNING; per time point it keeps its own centre and scale."""
+    intact, nuclei = _nuclei_frames()
+    exposed = intact.copy()
+    exposed[4, :, :, :15] = 65535
+    kwargs = {"per_time_point": per_time_point, "where": "plate FOV A/1/0 channel 'Nuclei'"}
+    reference = channel_statistics(intact.__getitem__, range(10), normalization, **kwargs)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.numerics.normalization"):
+        stats = channel_statistics(exposed.__getitem__, range(10), normalization, **kwargs)
+    others = [t for t in range(10) if t != 4]
+    nucleus = [float(stats.apply(exposed[t], t)[:, nuclei].mean()) for t in others]
+    expected = [float(reference.apply(intact[t], t)[:, nuclei].mean()) for t in others]
+    np.testing.assert_allclose(nucleus, expected, rtol=0.05)
+    assert stats.saturated_frames == [4] and reference.saturated_frames == []
+    assert "frame(s) [4] have more than 1% of their voxels at a camera's full scale" in caplog.text
+    assert "A/1/0" in caplog.text and "left out of the normalisation statistics" in caplog.text
+    if per_time_point:
+        assert stats.center_scale(4) != stats.center_scale(0)
+
+
+def test_a_blank_frame_with_a_few_hot_pixels_is_constant_but_sparse_signal_is_not(caplog):
+    """An all-0 frame but for 5 voxels at 65535 (hot pixels) is constant at 0 (it was pooled into the
+    statistics as data, moving a 500-count FOV's centre and scale from 500/40 to 450/155); a
+    frame with a small nucleus of 60 voxels over a flat 0 (sparse signal) is not."""
+    frames, _ = _nuclei_frames()
+    frames[4] = 0
+    frames[4, 1, 10, 10:15] = 65535
+    assert is_constant(frames[4]) and constant_level(frames[4]) == (True, 0.0)
+    sparse = np.zeros((2, 48, 48), dtype=np.uint16)
+    sparse[0, 20:26, 20:30] = 300
+    assert not is_constant(sparse) and not is_constant(frames[0])
+    assert is_constant(np.full((2, 4, 4), np.nan)) and constant_level(np.full((4,), np.nan)) == (True, None)
+    stats = channel_statistics(frames.__getitem__, range(10), "zscore")
+    reference = channel_statistics(frames.__getitem__, [t for t in range(10) if t != 4], "zscore")
+    assert stats.empty_frames == [4] and stats.constant_levels == [0.0] and stats.off_background_frames == [4]
+    assert (stats.center, stats.scale) == pytest.approx((reference.center, reference.scale))
+
+
+def test_frames_all_over_exposed_or_binary_masks_are_still_read():
+    """Where every frame with signal is over-exposed they are the statistics (nothing else to read;
+    none listed), a frame every voxel at 65535 is constant (its own reason), and a 0/255 mask's full
+    scale is its foreground, not over-exposure."""
+    intact, _ = _nuclei_frames(3)
+    exposed = intact.copy()
+    exposed[:, :, :, :10] = 65535
+    stats = channel_statistics(exposed.__getitem__, range(3), "zscore")
+    assert stats.saturated_frames == [] and stats.mean > 10000.0
+    exposed = intact.copy()
+    exposed[1] = 65535
+    stats = channel_statistics(exposed.__getitem__, range(3), "zscore")
+    assert stats.empty_frames == [1] and stats.saturated_frames == []
+    masks = np.zeros((3, 1, 20, 20), dtype=np.uint8)
+    masks[0, 0, 2:12, 2:12] = 255  # 25 % foreground
+    masks[1:, 0, 5:9, 5:9] = 255  # 4 %
+    stats = channel_statistics(masks.__getitem__, range(3), "zscore")
+    assert stats.saturated_frames == []
+    assert stats.mean == pytest.approx(255.0 * (100 + 2 * 16) / (3 * 400))
 
 
 @pytest.mark.parametrize("per_time_point", [False, True])
@@ -371,10 +451,10 @@ def test_sparse_bright_nuclei_stay_in_the_zscore():
 @pytest.mark.parametrize("normalization", ["zscore", "median_p99"])
 @pytest.mark.parametrize("flat", ["nearly_constant", "one_hot_pixel"])
 def test_a_flat_frame_normalised_per_time_point_takes_the_fov_statistics(normalization, flat, caplog):
-    """Per time point, a frame without a scale of its own (noise 1e-9 of its level, or a constant
-    frame but for one hot pixel, whose p1-p99 range is 0 so nothing is an outlier) takes the FOV's
-    centre and scale, is listed and warned about; it is neither left in raw units (scale 1) nor
-    scaled by its hot pixel. The other frames keep their own statistics."""
+    """Per time point, a frame without a scale of its own (noise 1e-9 of its level: listed and warned
+    about as flat, or a constant frame but for one hot pixel: constant, repeats.is_constant) takes the
+    FOV's centre and scale; it is neither left in raw units (scale 1) nor scaled by its hot pixel. The
+    other frames keep their own statistics."""
     rng = np.random.default_rng(0)
     frames = [rng.normal(300.0, 30.0, size=(1, 64, 64)) for _ in range(3)]
     if flat == "nearly_constant":
@@ -387,11 +467,14 @@ def test_a_flat_frame_normalised_per_time_point_takes_the_fov_statistics(normali
             frames.__getitem__, range(3), normalization, per_time_point=True, where="FOV A/1/0"
         )
     own = channel_statistics([frames[0]].__getitem__, [0], normalization)
-    assert stats.degenerate_frames == [1] and stats.empty_frames == []
+    if flat == "nearly_constant":
+        assert stats.degenerate_frames == [1] and stats.empty_frames == []
+        assert "FOV A/1/0: 1 frame(s) [1] flat" in caplog.text
+    else:
+        assert stats.degenerate_frames == [] and stats.empty_frames == [1]
     assert stats.center_scale(1) == (stats.center, stats.scale)
     assert stats.center_scale(0) == pytest.approx((own.center, own.scale))
     assert 20.0 < stats.scale < 200.0  # the FOV's spread of the two noisy frames, in counts
-    assert "FOV A/1/0: 1 frame(s) [1] flat" in caplog.text
     normalised = stats.apply(frames[1], 1)
     assert np.abs(np.delete(normalised.ravel(), 5 * 64 + 5)).max() < 5.0
 

@@ -1056,6 +1056,27 @@ def test_a_few_percent_saturated_is_warned_about_and_marked_in_the_qc_table(tmp_
             assert "saturated" not in caplog.text and row["status"] == "ok"
 
 
+@pytest.mark.parametrize("normalization", ["zscore", "median_p99"])
+def test_an_over_exposed_frame_is_left_out_of_the_patch_normalisation(tmp_path, normalization):
+    """Frame 2 of six with its left 15 columns (31 %) at 65535: read into the FOV's statistics, its
+    plateau moved the cell in the other frames' patches from 0.99 (median_p99) or 5.9 (zscore) to
+    about 0. It is left out of them (listed in the record and the store's normalisation attribute): the
+    other frames' patches are those of the intact FOV but for its frame 2's share of the statistics."""
+    intact = _sensor_movie(np.random.default_rng(0), n_frames=6)
+    exposed = intact.copy()
+    exposed[2, :, :, :15] = 65535
+    patches, metrics = {}, {}
+    for name, data in (("intact", intact), ("exposed", exposed)):
+        metrics[name] = _extract_sensor(tmp_path / name, data, normalization, False)
+        frames = pd.read_parquet(tmp_path / name / "p.parquet")["t"].to_numpy()
+        store = np.asarray(zarr.open_group(str(tmp_path / name / "p.zarr"), mode="r")["patches"][:])
+        patches[name] = store[frames != 2][..., 14:18, 14:18]  # the cell, in the other frames
+    assert metrics["exposed"]["normalization_saturated_frames"] == {"raw:ViralSensor": [2]}
+    assert metrics["intact"]["normalization_saturated_frames"] == {"raw:ViralSensor": []}
+    assert patches["intact"].mean() > 0.5
+    assert patches["exposed"].mean() == pytest.approx(patches["intact"].mean(), rel=0.1)
+
+
 #: TINY_SPEC's raw channel alone: the frame interval is the raw plate's.
 RAW_SPEC = PatchSpec.model_validate(
     {**TINY_SPEC.model_dump(), "channels": [TINY_SPEC.channels[1].model_dump()]}

@@ -1310,8 +1310,16 @@ def test_zero_padding_and_dead_pixels_of_a_16_bit_plate_are_not_its_dark_level(
     assert np.isfinite(output).all() and totals.dropped_frames() == []
     kept = damaged[:, :1] != 0
     assert np.corrcoef(output[kept], reference[kept])[0, 1] > 0.95
-    assert totals.metrics("A/1/0", "3d", 1.0)["voxels_at_pixel_type_minimum"] == n_zeros
+    metrics = totals.metrics("A/1/0", "3d", 1.0)
+    assert metrics["voxels_at_pixel_type_minimum"] == metrics["filled_padding_voxels"] == n_zeros
     assert f"FOV A/1/0: {n_zeros} voxels (" in caplog.text
+    # no phase where the padding was (10 % of the columns: r 0.69 with the true phase there, the FOV's
+    # phase centre 9 % and scale 6 % off), which the QC table said nothing of: reduced
+    row = qc_row(ArtifactKind.PHASE_FOV, Path("records/phase/A/1/0.json"), metrics, "phase")
+    assert row["status"] == "reduced"
+    assert row["reason"] == (
+        f"{n_zeros} brightfield padding voxel(s) filled (zero padding or dead pixels: no phase there)"
+    )
     assert f"{AT_PADDING[clean.dtype.name]}, below phase.camera_offset_counts = 100" in caplog.text
 
 
@@ -1423,6 +1431,7 @@ def test_a_dropped_frame_is_not_also_listed_as_over_exposed(
         totals = reconstruct_frames(counts, 0, output, transfer_function, PhaseConfig(), where="FOV A/1/0")
     metrics = totals.metrics("A/1/0", "3d", 1.0)
     assert metrics["dropped_frames"] == [1] and np.isnan(output[1]).all()
+    assert metrics["filled_padding_voxels"] == 0  # the dropped frame's zeros: its drop reason only
     assert metrics["saturated_frames"] == [2]
     assert metrics["saturated_voxels"] == int((counts[2] == 65535).sum())
     assert "frame(s) [2] have more than 1% of their brightfield voxels" in caplog.text

@@ -1164,16 +1164,17 @@ def test_a_phase_frame_repeating_the_one_before_is_named_and_marked_reduced(
     assert row["reason"] == "frames [4] repeat the frame before (a frame written twice?)"
 
 
-@pytest.mark.parametrize("level", [0.0, 3.0])
+@pytest.mark.parametrize(("level", "hot_pixels"), [(0.0, 0), (3.0, 0), (0.0, 5)])
 def test_a_constant_phase_frame_is_dropped_as_nan_named_and_marked_reduced(
-    plate: dict[str, Path], trained: dict[str, Any], tmp_path: Path, caplog, level: float
+    plate: dict[str, Path], trained: dict[str, Any], tmp_path: Path, caplog, level: float, hot_pixels: int
 ) -> None:
     """Virtual staining from a phase plate of your own (``phase: null``) whose frame 2 is blank, written
     as 0 (not NaN) or another constant: it was predicted from nothing (a faint, made-up nuclear image),
     listed nowhere, QC 'ok', and flagged only downstream by tracking as dim nuclei. It has no phase: it
     is dropped (NaN in the prediction, so later stages drop it too), listed as constant_frames and
     dropped_frames in the FOV's record, named in a WARNING with the FOV, and the QC table marks the FOV
-    reduced naming the frame; the other frames are predicted."""
+    reduced naming the frame; the other frames are predicted. A blank frame with 5 hot pixels (65535) is
+    as constant: it was predicted as data."""
     from dynaclr.io import ArtifactKind
     from dynaclr.qc import qc_row
 
@@ -1182,7 +1183,9 @@ def test_a_constant_phase_frame_is_dropped_as_nan_named_and_marked_reduced(
     shutil.copytree(plate["phase"], path)
     with open_ome_zarr(path, layout="hcs", mode="r+") as phase:
         image = phase[fov_name]["0"]
-        image[2] = np.full(image.shape[1:], level, np.float32)
+        blank = np.full(image.shape[1:], level, np.float32)
+        blank[0, 1, 10, 10 : 10 + hot_pixels] = 65535.0
+        image[2] = blank
     create_plate(config, path, tmp_path / "vs.zarr")
     with caplog.at_level("WARNING", logger="dynaclr"):
         predict(config, path, trained["checkpoint"], tmp_path / "vs.zarr", tmp_path / "r.json", fov_name)
@@ -1273,8 +1276,9 @@ def test_an_over_exposed_frame_of_an_integer_input_is_named_and_marked_reduced(
     """``phase: null`` on an integer label-free channel (16-bit counts) whose frame 2 is over-exposed (its
     brightest 30 % clipped at 65535): predicted with exit 0, QC 'ok', though that frame, read for the
     FOV's normalisation, scaled it 4.4 times and changed every frame's prediction. The frame is named in
-    a WARNING (saying it was read for the normalisation) and the record (``saturated_frames``), and the
-    QC table marks the FOV reduced; the intact counts list none."""
+    a WARNING and the record (``saturated_frames``), and the QC table marks the FOV reduced; the intact
+    counts list none. The normalisation statistics leave it out (``phase_normalization_saturated_frames``),
+    so the other frames' predictions are those of the intact FOV (r 0.57-0.68 with them when it was read)."""
     from dynaclr.io import ArtifactKind
     from dynaclr.qc import qc_row
 
@@ -1305,7 +1309,17 @@ def test_an_over_exposed_frame_of_an_integer_input_is_named_and_marked_reduced(
         metrics[name] = read_fov_record(record, "virtual_stain_fov")[1]
     assert metrics["intact"]["saturated_frames"] == [] and metrics["over_exposed"]["saturated_frames"] == [2]
     assert f"FOV {fov_name} channel 'Phase3D': frame(s) [2] have more than 1% of their voxels" in caplog.text
-    assert "frames [2] are among those the FOV's normalisation statistics were read from" in caplog.text
+    assert "left out of the FOV's normalisation statistics" in caplog.text
+    assert metrics["over_exposed"]["phase_normalization_saturated_frames"] == [2]
+    assert metrics["intact"]["phase_normalization_saturated_frames"] == []
+    with (
+        open_ome_zarr(tmp_path / "intact_vs.zarr", layout="hcs", mode="r") as intact_vs,
+        open_ome_zarr(tmp_path / "over_exposed_vs.zarr", layout="hcs", mode="r") as over_exposed_vs,
+    ):
+        kept = np.asarray(intact_vs[fov_name]["0"][:])
+        reduced = np.asarray(over_exposed_vs[fov_name]["0"][:])
+    for t in [t for t in range(kept.shape[0]) if t != 2]:
+        assert np.corrcoef(kept[t].ravel(), reduced[t].ravel())[0, 1] > 0.99, t
     rows = {
         name: qc_row(ArtifactKind.VIRTUAL_STAIN_FOV, tmp_path / f"{name}.json", found, "virtual_stain")
         for name, found in metrics.items()
@@ -1332,6 +1346,39 @@ def test_training_never_samples_a_mostly_missing_frame(
     )
     assert {key for key in dataset._dropped} == {("phase", fov, 2) for fov in TRAIN_FOVS}
     assert "frame t=2: 62.5% of its voxels are missing (NaN or inf); not sampled" in caplog.text
+    dataset.close()
+
+
+def test_training_counts_phase_voxels_whose_normalisation_overflows(
+    plate: dict[str, Path], tmp_path: Path, caplog
+) -> None:
+    """Five finite phase voxels near float32's maximum (3e38, a corrupt export) in frame 3: left out of
+    the statistics as outliers, they overflow to inf once normalised (scale below 1) and were set to 0
+    uncounted, a training patch of invented values. They are counted as missing (a WARNING naming the
+    FOV, frame and count, as prediction counts them); a frame mostly overflowing is never sampled."""
+    config = small_config(patch_size_px=32)
+    assert config.train is not None
+    path = tmp_path / "phase.zarr"
+    shutil.copytree(plate["phase"], path)
+    with open_ome_zarr(path, layout="hcs", mode="r+") as phase:
+        image = phase[TRAIN_FOVS[0]]["0"]
+        frame = np.asarray(image[3])
+        frame[0, 2, 40, 40:45] = 3e38
+        image[3] = frame
+        frame = np.asarray(image[4])
+        frame[0, :, :60, :] = 3e38
+        image[4] = frame
+    source = next(s for s in fov_sources(path, plate["plate"], config) if s.fov_name == TRAIN_FOVS[0])
+    assert source.phase_normalization.scale < 1.0
+    dataset = SlabPatchDataset(path, plate["plate"], [source], 40, 3, 32, 7, config.train.augmentation, 100.0)
+    with caplog.at_level("WARNING", logger="dynaclr.virtual_stain.data"):
+        stack = dataset._stack("phase", source, 3)
+        assert dataset._stack("phase", source, 4) is None
+        assert dataset._stack("phase", source, 3) is stack  # cached: warned once
+    assert stack is not None and np.isfinite(stack).all()
+    assert caplog.text.count(f"FOV {TRAIN_FOVS[0]} frame t=3: 5 finite phase voxel(s) overflow float32") == 1
+    assert f"FOV {TRAIN_FOVS[0]} frame t=4: 62.5% of its voxels are missing" in caplog.text
+    assert ("phase", TRAIN_FOVS[0], 4) in dataset._dropped
     dataset.close()
 
 

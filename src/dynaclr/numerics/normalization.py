@@ -11,7 +11,9 @@ Normalised intensity: ``(x - center) / scale`` in float32, with
 The statistics pool the frames ``(Z, Y, X)`` a caller names: the patches stage every time point
 of the FOV (optionally also each time point on its own), virtual staining a few evenly spaced ones
 (:func:`sample_frames`). Frames in which the channel is constant (an empty or missing
-acquisition) are ignored. Mean and standard deviation are exact (float64 sums over every voxel
+acquisition: :func:`~dynaclr.numerics.repeats.is_constant`, every finite voxel one value but for
+fewer than :data:`MIN_SIGNAL_VOXELS` and than :data:`MIN_SIGNAL_SHARE` of them, hot pixels) are
+ignored. Mean and standard deviation are exact (float64 sums over every voxel
 but outliers: voxels farther from their frame's median than :data:`OUTLIER_RANGE_FACTOR` times its
 1st–99th percentile range, e.g. hot pixels, counted in ``outlier_voxels``); the median and the
 99th percentile come from a regular subsample of at most about :data:`MAX_SAMPLES_PER_FRAME`
@@ -40,6 +42,14 @@ chooses. When every frame is constant
 the fallback ``center`` is the constant (the mean of the frames' constants), so a flat channel
 (an empty well, a shutter that did not open, a saturated FOV) normalises to 0, whatever its level.
 
+An over-exposed frame (:func:`~dynaclr.numerics.saturation.over_exposed`: more than
+:data:`~dynaclr.numerics.saturation.MAX_SATURATED_SHARE` of its voxels at a camera's full scale, the
+frame phase reconstruction and virtual staining's prediction name ``saturated_frames``) is left out
+of the pooled statistics (listed in ``saturated_frames``, logged at WARNING): its plateau would shift
+every other frame's normalisation (one frame 31 % at 65535 in a 10-frame FOV moved the nuclei of the
+other nine from 0.96 to 0.02 under ``median_p99``, from 2.5 to -0.06 under ``zscore``). Where every
+frame with signal is over-exposed they are pooled (nothing else to read; ``saturated_frames`` empty).
+
 Each constant frame's level is recorded (``constant_levels``); those whose level lies outside the
 1st–99th percentiles of the pooled voxels of the non-constant frames (an all-0 frame of a sensor at
 500 counts: an empty or missing acquisition) are listed in ``off_background_frames``, all of them
@@ -58,6 +68,8 @@ import numpy as np
 
 from dynaclr.io import ArtifactError
 from dynaclr.numerics.missing import MissingTally, missing_mask
+from dynaclr.numerics.repeats import MIN_SIGNAL_SHARE, MIN_SIGNAL_VOXELS, constant_level, too_few_for_signal
+from dynaclr.numerics.saturation import MAX_SATURATED_SHARE, over_exposed
 
 __all__ = [
     "DEGENERATE_SCALE",
@@ -87,16 +99,6 @@ MAX_SAMPLES_PER_FRAME = 1 << 18
 #: of the pixels, far above a quiet background) reaches it too, and stays in.
 OUTLIER_RANGE_FACTOR = 50.0
 
-#: Share of the (subsampled) voxels that must lie above the median for ``median_p99`` to take its
-#: scale from them when the 99th percentile equals the median: fewer are hot pixels, not signal.
-MIN_SIGNAL_SHARE = 1e-4
-
-#: Fewest voxels off a flat background (a frame whose 1st and 99th percentiles are equal) that are
-#: signal rather than hot pixels or cosmic rays (a nucleus covers hundreds of pixels): with fewer,
-#: and fewer than :data:`MIN_SIGNAL_SHARE` of the voxels, they are outliers (left out of the mean
-#: and standard deviation) and give ``median_p99`` no scale, so the frame is flat.
-MIN_SIGNAL_VOXELS = 10
-
 #: A scale at or below this times ``max(1, |center|)`` is degenerate (the channel is flat).
 DEGENERATE_SCALE = 1e-9
 
@@ -115,7 +117,8 @@ class ChannelStatistics:
     ``outlier_voxels`` those left out of ``mean`` and ``std`` (:data:`OUTLIER_RANGE_FACTOR`);
     ``constant_levels`` is each constant frame's value (``empty_frames`` order, ``None`` without a
     finite voxel) and ``off_background_frames`` the constant frames whose level is not the FOV's
-    background (module docstring).
+    background (module docstring); ``saturated_frames`` lists the over-exposed frames left out of the
+    FOV-level statistics (module docstring; per time point they keep their own).
     """
 
     channel: str
@@ -134,6 +137,7 @@ class ChannelStatistics:
     outlier_voxels: int = 0
     constant_levels: list[float | None] = field(default_factory=list)
     off_background_frames: list[int] = field(default_factory=list)
+    saturated_frames: list[int] = field(default_factory=list)
     center_per_time: list[float] | None = None
     scale_per_time: list[float] | None = None
 
@@ -180,15 +184,9 @@ def _p99_spread(median: float, p99: float, sample: np.ndarray) -> float:
     if spread > DEGENERATE_SCALE * max(1.0, abs(median)):
         return spread
     above = sample[sample > median]
-    if above.size == 0 or _too_few_for_signal(above.size, sample.size):
+    if above.size == 0 or too_few_for_signal(above.size, sample.size):
         return spread
     return float(np.percentile(above, 99.0)) - median
-
-
-def _too_few_for_signal(n_off_background: int, n_voxels: int) -> bool:
-    """Whether ``n_off_background`` voxels off a flat background of ``n_voxels`` are too few to be
-    signal (:data:`MIN_SIGNAL_SHARE`, :data:`MIN_SIGNAL_VOXELS`): hot pixels."""
-    return n_off_background < max(MIN_SIGNAL_SHARE * n_voxels, MIN_SIGNAL_VOXELS)
 
 
 def _is_degenerate(scale: float, center: float) -> bool:
@@ -261,7 +259,7 @@ class _PooledFrames:
         low, median, high = (float(v) for v in np.percentile(sample, [1.0, 50.0, 99.0]))
         inliers = np.abs(values - median) <= OUTLIER_RANGE_FACTOR * (high - low)
         n_outliers = values.size - int(np.count_nonzero(inliers))
-        if n_outliers and _too_few_for_signal(n_outliers, values.size):  # many: sparse signal, kept
+        if n_outliers and too_few_for_signal(n_outliers, values.size):  # many: sparse signal, kept
             values = values[inliers]
             self.outliers += n_outliers
         self.total += float(values.sum())
@@ -293,13 +291,16 @@ def _pool_frames(
     normalization: str,
     per_time_point: bool,
     tally: MissingTally,
-) -> tuple[_PooledFrames, list[tuple[float, float] | None], list[int]]:
-    """Read each frame once and pool the finite voxels of the non-constant, non-dropped ones.
+) -> tuple[_PooledFrames, list[tuple[float, float] | None], list[int], list[int]]:
+    """Read each frame once and pool the finite voxels of the non-constant, non-dropped ones, the
+    over-exposed ones (:func:`~dynaclr.numerics.saturation.over_exposed`) apart.
 
-    Returns the pool, each frame's ``(center, scale)`` (``None`` for a constant or dropped frame, or
-    for all frames unless ``per_time_point``) and the constant frames' indices; ``tally`` counts
-    the missing voxels and lists the dropped frames."""
-    pooled = _PooledFrames()
+    Returns the pool (that of the over-exposed frames where no other frame has signal), each frame's
+    ``(center, scale)`` (``None`` for a constant or dropped frame, or for all frames unless
+    ``per_time_point``), the constant frames' indices and the over-exposed frames left out of the
+    pool; ``tally`` counts the missing voxels and lists the dropped frames."""
+    pooled, saturated = _PooledFrames(), _PooledFrames()
+    saturated_frames: list[int] = []
     per_frame: list[tuple[float, float] | None] = []
     empty: list[int] = []
     for t in frames:
@@ -307,21 +308,28 @@ def _pool_frames(
         if tally.add(t, values):
             per_frame.append(None)
             continue
+        exposed = over_exposed(values)  # of every voxel read, as the stages naming saturated_frames count
         missing = missing_mask(values)
         if missing is not None:
             values = values[~missing]
-        if values.size == 0 or values.min() == values.max():
-            pooled.constants[t] = float(values.flat[0]) if values.size else None
+        constant, level = constant_level(values)
+        if constant:  # hot pixels over a blank frame too (repeats.is_constant)
+            pooled.constants[t] = level
             empty.append(t)
             per_frame.append(None)
             continue
-        values, sample = pooled.add(values)
+        if exposed:
+            saturated_frames.append(int(t))
+        values, sample = (saturated if exposed else pooled).add(values)
         per_frame.append(_frame_center_scale(values, sample, normalization) if per_time_point else None)
         median = float(np.median(sample))
         if per_time_point and _top_plateau(normalization, sample, median):
             if not _is_degenerate(float(values.std()), median):  # the rest varies: saturated, not flat
                 pooled.top_plateau_frames.append(t)
-    return pooled, per_frame, empty
+    if saturated.count and not pooled.count:  # every frame with signal over-exposed: nothing else to read
+        saturated.constants, saturated.top_plateau_frames = pooled.constants, pooled.top_plateau_frames
+        return saturated, per_frame, empty, []
+    return pooled, per_frame, empty, saturated_frames
 
 
 def _pooled_values(
@@ -381,8 +389,19 @@ def channel_statistics(
     frames = list(frames)
     _check_arguments(frames, normalization, per_time_point, where)
     tally = MissingTally(where)
-    pooled, per_frame, empty = _pool_frames(read_frame, frames, normalization, per_time_point, tally)
+    pooled, per_frame, empty, saturated = _pool_frames(
+        read_frame, frames, normalization, per_time_point, tally
+    )
     tally.check_fov()
+    if saturated:
+        logger.warning(
+            "%s: frame(s) %s have more than %g%% of their voxels at a camera's full scale (over-exposed): "
+            "left out of the normalisation statistics (their saturated_frames), where their plateau "
+            "would shift every frame's centre and scale",
+            where,
+            saturated[:10],
+            100.0 * MAX_SATURATED_SHARE,
+        )
     mean, std, median, p99, sample = _pooled_values(pooled, frames, where, require_signal)
     if empty:
         logger.info("%s: ignoring %d constant frame(s) %s in the statistics", where, len(empty), empty[:10])
@@ -404,6 +423,7 @@ def channel_statistics(
         outlier_voxels=pooled.outliers,
         constant_levels=[pooled.constants[t] for t in empty],
         off_background_frames=_off_background(pooled.constants, sample),
+        saturated_frames=saturated,
     )
     if per_time_point:
         _set_per_time(stats, per_frame, pooled.top_plateau_frames, where)

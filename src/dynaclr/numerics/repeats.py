@@ -82,9 +82,10 @@ def warn_repeated(where: str, frames: list[int], consequence: str) -> None:
 
 
 #: Record key of the frames of a stage's input whose stack is constant (:func:`is_constant`: every finite
-#: voxel one value, a frame without signal: blank, a shutter that did not open, every voxel saturated)
-#: that the stage dropped for it (also in ``dropped_frames``): phase reconstruction (brightfield) and
-#: virtual staining's prediction (its phase input). The QC table gives them their own reason.
+#: voxel one value but for hot pixels, a frame without signal: blank, a shutter that did not open, every
+#: voxel saturated) that the stage dropped for it (also in ``dropped_frames``): phase reconstruction
+#: (brightfield) and virtual staining's prediction (its phase input). The QC table gives them their own
+#: reason.
 CONSTANT_FRAMES_KEY = "constant_frames"
 
 #: Record key of phase reconstruction's frames (reconstructed, not dropped) whose brightfield stack holds
@@ -112,8 +113,45 @@ def warn_constant(where: str, frames: list[int], consequence: str) -> None:
     )
 
 
+#: Share of the (subsampled) voxels that must lie above the median for ``median_p99`` to take its
+#: scale from them when the 99th percentile equals the median: fewer are hot pixels, not signal.
+MIN_SIGNAL_SHARE = 1e-4
+
+#: Fewest voxels off a flat background (a frame whose 1st and 99th percentiles are equal) that are
+#: signal rather than hot pixels or cosmic rays (a nucleus covers hundreds of pixels): with fewer,
+#: and fewer than :data:`MIN_SIGNAL_SHARE` of the voxels, they are outliers (left out of the mean
+#: and standard deviation) and give ``median_p99`` no scale, so the frame is flat; a frame one value
+#: but for them is constant (:func:`is_constant`).
+MIN_SIGNAL_VOXELS = 10
+
+#: Voxels (about) of the regular subsample whose median is a frame's background in :func:`constant_level`.
+_LEVEL_SAMPLES = 1 << 18
+
+
+def too_few_for_signal(n_off_background: int, n_voxels: int) -> bool:
+    """Whether ``n_off_background`` voxels off a flat background of ``n_voxels`` are too few to be
+    signal (:data:`MIN_SIGNAL_SHARE`, :data:`MIN_SIGNAL_VOXELS`): hot pixels."""
+    return n_off_background < max(MIN_SIGNAL_SHARE * n_voxels, MIN_SIGNAL_VOXELS)
+
+
+def constant_level(stack: np.ndarray) -> tuple[bool, float | None]:
+    """Whether ``stack`` is constant (:func:`is_constant`) and its level: the value its finite voxels
+    share but for hot pixels (``None`` without a finite voxel; ``(False, None)`` where not constant)."""
+    finite = stack[np.isfinite(stack)] if np.issubdtype(stack.dtype, np.inexact) else stack.reshape(-1)
+    if finite.size == 0:
+        return True, None
+    low, high = finite.min(), finite.max()
+    if low == high:
+        return True, float(low)
+    level = np.median(finite[:: max(1, finite.size // _LEVEL_SAMPLES)])
+    if too_few_for_signal(int(np.count_nonzero(finite != level)), finite.size):
+        return True, float(level)
+    return False, None
+
+
 def is_constant(stack: np.ndarray) -> bool:
-    """Whether the finite voxels of ``stack`` hold one value (or none): an empty frame, which repeats
-    an empty one before it without being a frame written twice."""
-    finite = stack[np.isfinite(stack)] if np.issubdtype(stack.dtype, np.inexact) else stack
-    return finite.size == 0 or bool(finite.min() == finite.max())
+    """Whether the finite voxels of ``stack`` hold one value (or none) but for hot pixels (fewer than
+    :data:`MIN_SIGNAL_VOXELS` and than :data:`MIN_SIGNAL_SHARE` of them off it: a blank frame of 0 with
+    5 voxels at 65535 was predicted and pooled into the normalisation as data): an empty frame, which
+    repeats an empty one before it without being a frame written twice."""
+    return constant_level(stack)[0]

@@ -8,7 +8,8 @@ virtual staining's prediction (its integer label-free input) with :func:`saturat
 tracking maps (:func:`dynaclr.tracking.maps.saturated_voxels`) and the patches
 (:class:`dynaclr.patches.extract.SaturationCount`) find it with :func:`full_scale_plateau`, each
 deciding how many voxels make it saturation (the rules and their thresholds side by side:
-docs/reliability.md, "Saturation").
+docs/reliability.md, "Saturation"). The normalisation statistics leave the over-exposed frames
+(:func:`over_exposed`) out.
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ def full_scale_plateau(values: NDArray) -> tuple[float, NDArray[np.bool_]] | Non
     return top, finite & (values == top)
 
 
+def two_valued(values: NDArray, at_max: NDArray[np.bool_]) -> bool:
+    """Whether the finite voxels of ``values`` not in ``at_max`` (the full-scale plateau) exist and
+    all share one value: a binary mask (0/255), whose full scale is its foreground, not saturation."""
+    below = values[np.isfinite(values) & ~at_max]
+    return below.size > 0 and float(below.min()) == float(below.max())
+
+
 #: Share of an input stack's voxels at a camera's full scale above which the frame is called saturated
 #: (over-exposed) by phase reconstruction (its brightfield) and virtual staining's prediction (its
 #: label-free input: an integer channel of the plate with ``phase: null``): :func:`saturated_frame`.
@@ -53,3 +61,12 @@ def saturated_frame(values: NDArray) -> tuple[float, int] | None:
     top, at_maximum = plateau
     n_at_maximum = int(np.count_nonzero(at_maximum))
     return (top, n_at_maximum) if n_at_maximum > MAX_SATURATED_SHARE * values.size else None
+
+
+def over_exposed(values: NDArray) -> bool:
+    """Whether the frame ``values`` is over-exposed (:func:`saturated_frame`) and not a binary mask
+    (:func:`two_valued`: a 0/255 mask's full scale is its foreground): such a frame is left out of its
+    FOV's normalisation statistics (:func:`dynaclr.numerics.normalization.channel_statistics`), where its
+    plateau would shift every other frame's centre and scale."""
+    saturated = saturated_frame(values)
+    return saturated is not None and not two_valued(values, values == saturated[0])

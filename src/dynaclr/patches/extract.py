@@ -103,7 +103,7 @@ from dynaclr.io.zarr_store import read_plate_attribute
 from dynaclr.numerics.crop import crop_with_padding, resample_yx
 from dynaclr.numerics.missing import fill_missing
 from dynaclr.numerics.normalization import ChannelStatistics, channel_statistics
-from dynaclr.numerics.saturation import full_scale_plateau
+from dynaclr.numerics.saturation import full_scale_plateau, two_valued
 from dynaclr.patches.inputs import fov_tracks, read_fov_tracks, read_source_provenance, read_tracks
 from dynaclr.patches.store import INDEX_COLUMNS, ShardedRowWriter, create_patch_array
 
@@ -473,7 +473,7 @@ class SaturationCount:
     def __call__(self, t: int) -> np.ndarray:
         values = self.read(t)
         plateau = full_scale_plateau(values)
-        if plateau is not None and not _two_valued(values, plateau[1]):
+        if plateau is not None and not two_valued(values, plateau[1]):
             level, at_max = plateau
             self.per_frame[int(t)] = FrameSaturation(values.size, int(np.count_nonzero(at_max)), level)
         else:
@@ -524,13 +524,6 @@ class SaturationCount:
                 self.frames[:10],
                 100.0 * SATURATED_WARNING_SHARE,
             )
-
-
-def _two_valued(values: np.ndarray, at_max: np.ndarray) -> bool:
-    """Whether the finite voxels of ``values`` not in ``at_max`` (the full-scale plateau) exist and
-    all share one value: a binary mask (0/255), whose full scale is its foreground, not saturation."""
-    below = values[np.isfinite(values) & ~at_max]
-    return below.size > 0 and float(below.min()) == float(below.max())
 
 
 def fov_statistics(
@@ -813,6 +806,8 @@ def patch_metrics(
         "empty_frames": {stats.channel: stats.empty_frames for stats in statistics},
         "off_background_frames": {stats.channel: stats.off_background_frames for stats in statistics},
         "degenerate_frames": {stats.channel: stats.degenerate_frames for stats in statistics},
+        # over-exposed frames left out of each channel's normalisation statistics (numerics.normalization)
+        "normalization_saturated_frames": {stats.channel: stats.saturated_frames for stats in statistics},
         "dropped_frames": dropped[0],
         "n_cells_at_dropped_frames": dropped[1],
         "missing_voxels": int(sum(missing.values())),

@@ -62,6 +62,7 @@ from dynaclr.io.provenance import recorded_input
 from dynaclr.numerics.missing import (
     DROP_FRAME_SHARE,
     FAIL_FOV_SHARE,
+    FILLED_PADDING_KEY,
     MissingDataError,
     MissingTally,
     frame_is_dropped,
@@ -700,7 +701,8 @@ class ReconstructionTotals:
     one's error: the FOV's refusal quotes it) and the voxels read that are padding
     (``voxels_at_minimum``: :func:`padding_mask`, at 0 on unsigned integers, exactly 0.0 on floats,
     below the camera offset or, under an offset of 0, in every z slice: a stitched plate's zero
-    padding or dead pixels, filled by :func:`fill_unmeasured_brightfield`), and the reconstructed
+    padding or dead pixels, filled by :func:`fill_unmeasured_brightfield`; ``padding_filled`` those of
+    the reconstructed frames, :data:`FILLED_PADDING_KEY`), and the reconstructed
     frames saturated at a camera's full scale (``saturated_frames``: :meth:`count_maximum`; a dropped
     frame is never listed there, it has no phase) with their voxels there (``saturated_voxels``) and
     the full scales (``full_scales``), the frames dropped for a constant stack (``constant_frames``:
@@ -726,6 +728,7 @@ class ReconstructionTotals:
     sum_squares: float = 0.0
     n_values: int = 0
     voxels_at_minimum: int = 0
+    padding_filled: int = 0
     voxels_read: int = 0
     saturated_voxels: int = 0
     saturated_frames: list[int] = field(default_factory=list)
@@ -784,6 +787,7 @@ class ReconstructionTotals:
             CONSTANT_FRAMES_KEY: list(self.constant_frames),
             CONSTANT_SLICES_KEY: list(self.frames_with_constant_slices),
             "voxels_at_pixel_type_minimum": self.voxels_at_minimum,
+            FILLED_PADDING_KEY: self.padding_filled,
             "saturated_voxels": self.saturated_voxels,
             "saturated_frames": list(self.saturated_frames),
             "repeated_frames": list(self.repeated_frames),
@@ -853,11 +857,14 @@ class ReconstructionTotals:
             self.saturated_voxels,
         )
 
-    def count_minimum(self, counts: np.ndarray, offset: float) -> None:
+    def count_minimum(self, counts: np.ndarray, offset: float) -> int:
         """Count the voxels of the stack ``counts`` that :func:`padding_mask` takes for padding under
-        the camera offset ``offset``."""
+        the camera offset ``offset``; returns their number (:attr:`padding_filled` adds it where the
+        frame is reconstructed)."""
         self.voxels_read += int(counts.size)
-        self.voxels_at_minimum += int(np.count_nonzero(padding_mask(counts, offset)))
+        n_padding = int(np.count_nonzero(padding_mask(counts, offset)))
+        self.voxels_at_minimum += n_padding
+        return n_padding
 
     def report_minimum(self, where: str, pixel_type: np.dtype, offset: float) -> None:
         """Log at WARNING the share of the voxels read that are padding under the camera offset
@@ -952,7 +959,7 @@ def reconstruct_frames(
         toc = perf_counter()
         repeated = repeats.repeats(counts)
         dropped = totals.missing.add(t, counts)
-        totals.count_minimum(counts, float(config.camera_offset_counts))
+        n_padding = totals.count_minimum(counts, float(config.camera_offset_counts))
         if not dropped:
             try:  # filled once, for the reconstruction and the sign check's crop
                 filled = fill_unmeasured_brightfield(counts, config.camera_offset_counts)
@@ -969,6 +976,7 @@ def reconstruct_frames(
                     totals.constant_frames.append(int(t))
                     totals.missing.not_used(counts)
                 else:  # a dropped frame has no phase to reduce: it carries its drop reason only
+                    totals.padding_filled += n_padding
                     totals.count_maximum(t, counts)
                     totals.count_constant_slices(t, filled)
                     if repeated:

@@ -8,7 +8,10 @@ order, process or worker that asks for them.
 
 Missing voxels (:mod:`dynaclr.numerics.missing`): a frame mostly missing in either plate is never
 sampled (the sample draws another frame from the same generator, logged at WARNING once per frame
-and process); below that, missing voxels are 0 after normalisation.
+and process); below that, missing voxels are 0 after normalisation. A finite voxel whose normalisation
+overflows float32 (a value near float32's maximum, ~3.4e38, divided by a scale below 1) is missing too,
+as virtual staining's prediction counts it: logged at WARNING naming the plate, FOV, frame and count
+(once per frame and process), and a frame mostly missing once normalised is never sampled.
 """
 
 from __future__ import annotations
@@ -128,6 +131,7 @@ class SlabPatchDataset(Dataset[SlabSample]):
         self._cached_bytes = 0
         self._plates: dict[str, Any] = {}
         self._dropped: set[tuple[str, str, int]] = set()
+        self._overflowed: set[tuple[str, str, int]] = set()
 
     def __len__(self) -> int:
         return self.n_samples
@@ -184,7 +188,9 @@ class SlabPatchDataset(Dataset[SlabSample]):
         else:
             channel, normalization = source.target_channel_index, source.target_normalization
         raw = read_block(image, (t, channel), store=self.paths[which], fov_name=source.fov_name)
-        n_missing = count_missing(raw)
+        normalised = normalization.apply(raw)
+        n_missing = count_missing(normalised)  # overflowing voxels too (inf once normalised)
+        self._warn_overflow(key, n_missing - count_missing(raw), normalization.center_scale()[1])
         if frame_is_dropped(n_missing, raw.size):
             self._dropped.add(key)
             logger.warning(
@@ -195,13 +201,31 @@ class SlabPatchDataset(Dataset[SlabSample]):
                 100.0 * n_missing / raw.size,
             )
             return None
-        stack = fill_missing(normalization.apply(raw), 0.0)
+        stack = fill_missing(normalised, 0.0)
         self._cache[key] = stack
         self._cached_bytes += stack.nbytes
         while self._cached_bytes > self.cache_bytes and len(self._cache) > 1:
             _, evicted = self._cache.popitem(last=False)
             self._cached_bytes -= evicted.nbytes
         return stack
+
+    def _warn_overflow(self, key: tuple[str, str, int], overflowed: int, scale: float) -> None:
+        """Log at WARNING, once per frame and process, the ``overflowed`` finite voxels of the frame
+        ``key`` whose normalisation overflows float32: counted as missing (0, or the frame dropped)."""
+        if not overflowed or key in self._overflowed:
+            return
+        self._overflowed.add(key)
+        which, fov_name, t = key
+        logger.warning(
+            "%s FOV %s frame t=%d: %d finite %s voxel(s) overflow float32 once normalised (scale %.4g): "
+            "counted as missing voxels (0 in the training patches, the frame not sampled if mostly missing)",
+            self.paths[which],
+            fov_name,
+            t,
+            overflowed,
+            which,
+            scale,
+        )
 
     def __getitem__(self, index: int) -> SlabSample:
         rng = np.random.default_rng([self.seed, index])

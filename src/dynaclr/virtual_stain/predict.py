@@ -39,7 +39,7 @@ from dynaclr.io.display import write_display_metadata
 from dynaclr.io.plate import open_plate_position, planned_root_of, write_fov_record
 from dynaclr.numerics.device import resolve_device
 from dynaclr.numerics.missing import MissingTally, count_missing, fill_missing
-from dynaclr.numerics.normalization import ChannelStatistics, sample_frames
+from dynaclr.numerics.normalization import ChannelStatistics
 from dynaclr.numerics.repeats import CONSTANT_FRAMES_KEY, RepeatedFrames, is_constant, warn_constant
 from dynaclr.numerics.saturation import MAX_SATURATED_SHARE, saturated_frame
 from dynaclr.virtual_stain.checkpoint import TRAINING_KEY, load_trained_network
@@ -208,25 +208,21 @@ def normalised_phase_stacks(
     tally.check_fov()
 
 
-def _warn_saturated(where: str, frames: list[int], normalization_frames: list[int]) -> None:
-    """Log at WARNING the predicted ``frames`` over-exposed, naming ``where`` and those of them the FOV's
-    normalisation statistics read (``normalization_frames``): a plateau there shifts the FOV's centre and
-    scale, so every frame's prediction changes (a frame 30 % at 65535 read for them left r 0.57-0.68 with
+def _warn_saturated(where: str, frames: list[int]) -> None:
+    """Log at WARNING the predicted ``frames`` over-exposed, naming ``where``. The FOV's normalisation
+    statistics leave them out (:func:`~dynaclr.numerics.normalization.channel_statistics`; those it read,
+    ``phase_normalization_saturated_frames`` in the record): a plateau there shifted the FOV's centre and
+    scale, so every frame's prediction changed (a frame 30 % at 65535 read for them left r 0.57-0.68 with
     the prediction of the intact FOV, in every frame)."""
     if not frames:
         return
-    read = sorted(set(frames) & set(normalization_frames))
     logger.warning(
         "%s: frame(s) %s have more than %g%% of their voxels at a camera's full scale (over-exposed): "
-        "predicted, but reduced there%s (listed as saturated_frames in the FOV's record and the "
-        "QC table); lower the exposure",
+        "predicted, but reduced there (listed as saturated_frames in the FOV's record and the QC table; "
+        "left out of the FOV's normalisation statistics); lower the exposure",
         where,
         frames[:10],
         100.0 * MAX_SATURATED_SHARE,
-        f", and frames {read} are among those the FOV's normalisation statistics were read from "
-        "(virtual_stain.normalization_frames): every frame's prediction is affected"
-        if read
-        else "",
     )
 
 
@@ -285,7 +281,8 @@ def predict_fov(
     Returns:
         metrics also written to the record: ``fov_name``, ``n_frames``, ``seconds``,
         ``seconds_per_frame``, ``device``, ``tile_size_px``, the phase normalisation
-        (``phase_offset``, ``phase_scale``), and the missing voxels and dropped frames
+        (``phase_offset``, ``phase_scale``; ``phase_normalization_saturated_frames``: the over-exposed
+        frames of those it read that it left out), and the missing voxels and dropped frames
         (:meth:`~dynaclr.numerics.missing.MissingTally.metrics`; ``dropped_frames`` also holds the
         constant frames, ``constant_frames``: predicted as NaN), the frames of the phase input
         repeating the frame before (``repeated_frames``: :mod:`dynaclr.numerics.repeats`; with
@@ -348,7 +345,7 @@ def predict_fov(
         )
         repeats.report(where, "each is predicted as a new time point")
         warn_constant(where, constant, "predicted as NaN (the stages reading the prediction drop them too)")
-        _warn_saturated(where, saturated, sample_frames(int(phase.shape[0]), config.normalization_frames))
+        _warn_saturated(where, saturated)
         write_display_metadata(output_position)
     seconds, n_frames = time.perf_counter() - start, int(phase.shape[0])
     metrics = {
@@ -360,6 +357,8 @@ def predict_fov(
         "tile_size_px": config.predict.tile_size_px,
         "phase_offset": normalization.center,
         "phase_scale": normalization.scale,
+        # over-exposed frames the normalisation statistics read and left out (they shift every frame's)
+        "phase_normalization_saturated_frames": list(normalization.saturated_frames),
         **tally.metrics(),
         "dropped_frames": sorted([*tally.dropped_frames, *constant]),
         CONSTANT_FRAMES_KEY: list(constant),
