@@ -1151,6 +1151,33 @@ def test_lineage_annotations_are_sparse_and_written_for_the_classifiers(
     assert (labelled["mitosis"] == (labelled["label"] == "mitosis")).all()
 
 
+def test_lineage_annotations_of_tracks_without_a_division_are_refused(
+    truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Tracks of one's own without a division (imported without links, or a movie shorter than a cell
+    cycle) give no 'mitosis' observation: the lineage annotation job refuses, naming the tracks, the key
+    and the counts, rather than writing 'interphase' annotations alone (exit 0), on which rule classify
+    failed after training and embedding ("division annotations hold a single class")."""
+    from dynaclr.classify import AnnotationsOutputs, LineageAnnotationsInputs, lineage_annotations_stage
+    from dynaclr.config.analysis import AnnotationConfig
+
+    table = truth[["fov_name", "track_id", "t", "y", "x"]].assign(parent_track_id=-1)
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    outputs = AnnotationsOutputs(annotations=tmp_path / "annotations.parquet")
+    with pytest.raises(ValueError, match=re.escape("annotations.division_from_lineage")) as refused:
+        lineage_annotations_stage(
+            AnnotationConfig.model_validate({"division_from_lineage": True}),
+            LineageAnnotationsInputs(tracks=tmp_path / "tracks.parquet"),
+            outputs,
+        )
+    message = str(refused.value)
+    assert message.startswith(f"{tmp_path / 'tracks.parquet'}: ")
+    assert "found 0 'mitosis' and " in message and "0 of them mothers" in message
+    assert "set the dataset's annotations.division_from_lineage to false" in message
+    assert not outputs.annotations.exists()
+
+
 @pytest.mark.parametrize(
     ("annotations", "message"),
     [
