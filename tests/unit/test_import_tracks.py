@@ -479,6 +479,21 @@ def test_frames_counted_from_one_are_imported_with_a_warning_and_recorded(
     assert expected in warning and "subtract 1 from t" in warning
 
 
+def test_tracks_of_the_first_frames_only_are_imported_with_a_warning(
+    truth: pd.DataFrame, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A table tracked on the first frames of the movie only (here 0 .. 7 of 12): every later frame
+    had no cell, with exit 0, a QC row "ok" over the plate's 12 frames and "no import warnings"."""
+    table = _table(truth)
+    table[table["t"] <= 7].to_csv(tmp_path / "mine.csv", index=False)
+    with caplog.at_level("WARNING", logger="dynaclr.tracking.importing"):
+        run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    expected = "no detection after frame 7 in any of 2 FOVs (the plate's frames 0 .. 11): frames 8 .. 11"
+    (warning,) = _import_warnings(tmp_path)
+    assert expected in warning and "track the whole movie" in warning
+    assert warning in caplog.text
+
+
 def test_positions_in_micrometres_are_imported_with_a_warning(
     truth: pd.DataFrame, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -767,7 +782,8 @@ def test_a_parent_id_not_linked_reaches_the_records_import_warnings(
     _detections(rows).drop(columns=WHERE).to_csv(tmp_path / "mine.csv", index=False)
     with caplog.at_level("WARNING", logger="dynaclr.tracking.importing"):
         run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
-    (warning,) = _import_warnings(tmp_path)
+    # the plate's frames after the rows' last are warned of too (tracks of the first frames only)
+    (warning,) = [w for w in _import_warnings(tmp_path) if not w.startswith("no detection after frame")]
     assert warning.startswith("1 tracks' first parent_id names another track's last detection")
     assert warning.endswith("FOV A/1/0 track 5 (first t 3) naming track 4 (last t 1, 1 frame(s) between)")
     assert warning in caplog.text
@@ -2198,6 +2214,8 @@ def _cells(frames: list[int], *, z: float | None = None) -> pd.DataFrame:
 def _import_table(
     table: pd.DataFrame, tmp_path: Path, *, frame_step: int | None = None, **keywords: Any
 ) -> pd.DataFrame:
+    """``table`` imported onto a plate of :data:`SHAPE_TZYX`'s images and as many frames as it reaches
+    (a plate with frames after the table's last would be warned of: tracks of the first frames only)."""
     table.to_csv(tmp_path / "mine.csv", index=False)
     return import_tracks(
         ImportedTracksConfig(
@@ -2209,7 +2227,7 @@ def _import_table(
         ImportTracksInputs(files=(tmp_path / "mine.csv",)),
         ImportTracksOutputs(tracks=tmp_path / "tracks.parquet"),
         fov_names=FOVS,
-        shape_tzyx=SHAPE_TZYX,
+        shape_tzyx=(int(table["t"].max()) + 1, *SHAPE_TZYX[1:]),
         **keywords,
     )
 
