@@ -479,6 +479,21 @@ def test_frames_counted_from_one_are_imported_with_a_warning_and_recorded(
     assert expected in warning and "subtract 1 from t" in warning
 
 
+def test_tracks_of_the_first_frames_only_are_imported_with_a_warning(
+    truth: pd.DataFrame, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A table tracked on the first frames of the movie only (here 0 .. 7 of 12): every later frame
+    had no cell, with exit 0, a QC row "ok" over the plate's 12 frames and "no import warnings"."""
+    table = _table(truth)
+    table[table["t"] <= 7].to_csv(tmp_path / "mine.csv", index=False)
+    with caplog.at_level("WARNING", logger="dynaclr.tracking.importing"):
+        run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    expected = "no detection after frame 7 in any of 2 FOVs (the plate's frames 0 .. 11): frames 8 .. 11"
+    (warning,) = _import_warnings(tmp_path)
+    assert expected in warning and "track the whole movie" in warning
+    assert warning in caplog.text
+
+
 def test_positions_in_micrometres_are_imported_with_a_warning(
     truth: pd.DataFrame, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -767,7 +782,8 @@ def test_a_parent_id_not_linked_reaches_the_records_import_warnings(
     _detections(rows).drop(columns=WHERE).to_csv(tmp_path / "mine.csv", index=False)
     with caplog.at_level("WARNING", logger="dynaclr.tracking.importing"):
         run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
-    (warning,) = _import_warnings(tmp_path)
+    # the plate's frames after the rows' last are warned of too (tracks of the first frames only)
+    (warning,) = [w for w in _import_warnings(tmp_path) if not w.startswith("no detection after frame")]
     assert warning.startswith("1 tracks' first parent_id names another track's last detection")
     assert warning.endswith("FOV A/1/0 track 5 (first t 3) naming track 4 (last t 1, 1 frame(s) between)")
     assert warning in caplog.text
@@ -1149,6 +1165,33 @@ def test_lineage_annotations_are_sparse_and_written_for_the_classifiers(
     assert set(written["label"]) == {"mitosis", "interphase"} and set(written["task"]) == {"division"}
     labelled = written.merge(truth, on=["fov_name", "track_id", "t"])
     assert (labelled["mitosis"] == (labelled["label"] == "mitosis")).all()
+
+
+def test_lineage_annotations_of_tracks_without_a_division_are_refused(
+    truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Tracks of one's own without a division (imported without links, or a movie shorter than a cell
+    cycle) give no 'mitosis' observation: the lineage annotation job refuses, naming the tracks, the key
+    and the counts, rather than writing 'interphase' annotations alone (exit 0), on which rule classify
+    failed after training and embedding ("division annotations hold a single class")."""
+    from dynaclr.classify import AnnotationsOutputs, LineageAnnotationsInputs, lineage_annotations_stage
+    from dynaclr.config.analysis import AnnotationConfig
+
+    table = truth[["fov_name", "track_id", "t", "y", "x"]].assign(parent_track_id=-1)
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    outputs = AnnotationsOutputs(annotations=tmp_path / "annotations.parquet")
+    with pytest.raises(ValueError, match=re.escape("annotations.division_from_lineage")) as refused:
+        lineage_annotations_stage(
+            AnnotationConfig.model_validate({"division_from_lineage": True}),
+            LineageAnnotationsInputs(tracks=tmp_path / "tracks.parquet"),
+            outputs,
+        )
+    message = str(refused.value)
+    assert message.startswith(f"{tmp_path / 'tracks.parquet'}: ")
+    assert "found 0 'mitosis' and " in message and "0 of them mothers" in message
+    assert "set the dataset's annotations.division_from_lineage to false" in message
+    assert not outputs.annotations.exists()
 
 
 @pytest.mark.parametrize(
@@ -2171,6 +2214,8 @@ def _cells(frames: list[int], *, z: float | None = None) -> pd.DataFrame:
 def _import_table(
     table: pd.DataFrame, tmp_path: Path, *, frame_step: int | None = None, **keywords: Any
 ) -> pd.DataFrame:
+    """``table`` imported onto a plate of :data:`SHAPE_TZYX`'s images and as many frames as it reaches
+    (a plate with frames after the table's last would be warned of: tracks of the first frames only)."""
     table.to_csv(tmp_path / "mine.csv", index=False)
     return import_tracks(
         ImportedTracksConfig(
@@ -2182,7 +2227,7 @@ def _import_table(
         ImportTracksInputs(files=(tmp_path / "mine.csv",)),
         ImportTracksOutputs(tracks=tmp_path / "tracks.parquet"),
         fov_names=FOVS,
-        shape_tzyx=SHAPE_TZYX,
+        shape_tzyx=(int(table["t"].max()) + 1, *SHAPE_TZYX[1:]),
         **keywords,
     )
 

@@ -1327,6 +1327,84 @@ def test_a_dataset_with_no_infected_cell_is_reported_not_aligned(planted, tmp_pa
     assert f"DTW pseudo-time not computed (m): {reason}" in line
 
 
+def test_a_dataset_whose_tracks_never_divide_is_reported_not_aligned_on_division(tmp_path, caplog):
+    """``event: division`` on a plate of one's own whose imported tracks hold no division (tracks
+    without parent links, a movie shorter than a cell cycle): align_pseudotime failed after embedding
+    in select_references, advising to lower reference_frames_before_onset/after_onset, which cannot
+    help. Both tables are written not aligned, exit 0, with a WARNING and ``not_computed`` naming the
+    dataset and its lineage, which the results table and the first page give."""
+    from dynaclr.figures.findings import dtw_findings
+    from dynaclr.figures.table import results_table
+
+    features, obs = _dividing_lineages()
+    obs = obs.assign(parent_track_id=-1)  # every track a root: no division anywhere
+    lineage = tmp_path / "tracks.parquet"
+    write_table(obs.assign(lineage_id=obs["track_id"]), lineage, make_provenance(ArtifactKind.TRACKS, {}))
+    identity = {"model": "m", "dataset": "mine"}
+    embeddings = _planted_store({"features": features}, tmp_path / "mine.zarr", identity, obs)
+    outputs = AlignPseudotimeOutputs(pseudotime=tmp_path / "p.parquet", accuracy=tmp_path / "a.csv")
+    with caplog.at_level("WARNING", logger="dynaclr.pseudotime.stage"):
+        pseudotime, _ = pseudotime_stage(
+            PseudotimeConfig(event="division", min_query_frames=6),
+            AlignPseudotimeInputs(embeddings=embeddings, lineage=lineage),
+            outputs,
+            **identity,
+        )
+    assert pseudotime.empty
+    reason = (
+        f"no cell of dataset 'mine' is a daughter: no track of its lineage ({lineage}) is named as another's "
+        "parent_track_id, so no lineage divides"
+    )
+    _, prov = read_table(outputs.pseudotime, ArtifactKind.PSEUDOTIME)
+    assert prov.config["not_aligned"] == reason
+    written = read_dtw_accuracy(outputs.accuracy)
+    (placeholder,) = written.itertuples(index=False)
+    assert placeholder.not_computed == reason
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert reason in warning and "cannot help" in warning and "stepping to the division" in warning
+    assert "event to division" not in warning
+    assert results_table(dtw_accuracy=written).iloc[0]["dtw_not_computed"] == reason
+    (line,) = [f.statement for f in dtw_findings(written, event="division") if f.dataset == "mine"]
+    assert f"DTW pseudo-time not computed (m): {reason}" in line
+
+
+def test_a_movie_whose_only_long_lineage_is_the_reference_is_not_aligned_and_says_why(tmp_path, caplog):
+    """A plate of one's own (no ground truth, no predictions) of 6 frames where one cell is followed
+    throughout and the others break off after 2 frames, the config's reference the long one: nothing
+    but the reference is long enough to align. The stage writes the not-aligned outputs with why,
+    which the first page and the results table say; before, the accuracy table held the reference's
+    own rows alone, read as nothing at all (no first-page line, a bare "–" in the table)."""
+    from dynaclr.figures.findings import dtw_findings
+
+    rows = [(1, t) for t in range(6)] + [(track, t) for track in (2, 3, 4) for t in (0, 1)]
+    cells = pd.DataFrame(rows, columns=["track_id", "t"]).assign(
+        fov_name="A/1/0", parent_track_id=-1, y=40.0, x=40.0
+    )
+    cells = cells.assign(time_minutes=cells["t"] * 30.0)[
+        ["fov_name", "track_id", "t", "parent_track_id", "y", "x", "time_minutes"]
+    ]
+    features = np.random.default_rng(0).normal(size=(len(cells), 8)).astype(np.float32)
+    identity = {"model": "m", "dataset": "mine"}
+    store = _planted_store({"features": features}, tmp_path / "mine.zarr", identity, cells)
+    reference = ReferenceTrackConfig(
+        fov_name="A/1/0", track_id=1, t_start=0, t_stop=6, onset_t=2, y_px=40.0, x_px=40.0
+    )
+    config = PseudotimeConfig(reference=reference, min_query_frames=4)
+    outputs = AlignPseudotimeOutputs(pseudotime=tmp_path / "pt.parquet", accuracy=tmp_path / "acc.csv")
+    with caplog.at_level("WARNING", logger="dynaclr.pseudotime.stage"):
+        pseudotime_stage(config, AlignPseudotimeInputs(embeddings=store), outputs, **identity)
+    accuracy = pd.read_csv(outputs.accuracy)
+    (reason,) = accuracy["not_computed"]
+    assert reason.startswith("no lineage but the reference's (FOV A/1/0, leaf track 1) has >= 4 frames")
+    assert "analysis.pseudotime.min_query_frames" in reason
+    pseudotime, provenance = read_table(outputs.pseudotime, "pseudotime")
+    assert pseudotime.empty and provenance.config["not_aligned"] == reason
+    assert reason in caplog.text
+    (line,) = dtw_findings(accuracy)
+    assert line.dataset == "mine" and "DTW pseudo-time not computed (m)" in line.statement
+    assert reason in line.statement
+
+
 def _renumbered_reference(truth: pd.DataFrame) -> tuple[ReferenceTrackConfig, pd.DataFrame, int]:
     """An explicit reference with its cell's centroid at t_start, and ``truth`` re-tracked so that its
     track id names another cell of the same FOV covering the same frames; the cell's new id."""

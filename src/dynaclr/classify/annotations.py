@@ -191,6 +191,38 @@ def lineage_division_states(tracks: pd.DataFrame, config: AnnotationConfig) -> p
     return rows.drop(columns="parent_track_id").assign(mitosis=mitosis, readable=mitosis | interphase)
 
 
+def check_lineage_classes(tracks: pd.DataFrame, config: AnnotationConfig, source: str | Path) -> None:
+    """Refuse tracks whose lineage gives one division class only (:func:`lineage_division_states`):
+    tracks without a division (no track named as another's ``parent_track_id``: tracks imported
+    without links, a movie too short for a cell cycle) give no ``mitosis`` observation, so the drawn
+    annotations would all be ``interphase`` and no division classifier could be trained or scored on
+    them. Raised here, where the lineage is read, rather than by rule ``classify`` after training and
+    embedding, with a message naming ``source`` (the tracks), the key and the counts.
+
+    Raises:
+        ValueError: no readable ``mitosis`` or no readable ``interphase`` observation.
+    """
+    states = lineage_division_states(tracks, config)
+    readable = states["readable"].to_numpy(dtype=bool)
+    mitosis = states["mitosis"].to_numpy(dtype=bool)
+    counts = {"mitosis": int((mitosis & readable).sum()), "interphase": int((~mitosis & readable).sum())}
+    missing = [label for label, count in counts.items() if count == 0]
+    if not missing:
+        return
+    n_tracks = states.groupby(["fov_name", "track_id"]).ngroups
+    linked = tracks[tracks["parent_track_id"] >= 0]
+    n_mothers = len(linked[["fov_name", "parent_track_id"]].drop_duplicates())
+    raise ValueError(
+        f"{source}: annotations.division_from_lineage draws 'mitosis' and 'interphase' annotations from the "
+        f"tracks' lineage; expected observations of both, found {counts['mitosis']} 'mitosis' and "
+        f"{counts['interphase']} 'interphase' of {len(states):,} ({n_tracks:,} tracks, {n_mothers} of them "
+        "mothers named by a daughter's parent_track_id, annotations.mitosis_frames "
+        f"{config.mitosis_frames}, interphase_margin_frames {config.interphase_margin_frames}): no division "
+        f"classifier can be trained or scored without {' or '.join(repr(m) for m in missing)} cells; set "
+        "the dataset's annotations.division_from_lineage to false, or give tracks with their divisions"
+    )
+
+
 def draw_lineage_annotations(tracks: pd.DataFrame, config: AnnotationConfig) -> pd.DataFrame:
     """Sparse ``division`` annotations from the lineage (:func:`lineage_division_states`), drawn as
     from ground truth: ``round(fraction_of_cells * N)`` observations, ``positive_class_share`` of them
@@ -295,10 +327,16 @@ def lineage_annotations_stage(
     config: AnnotationConfig, inputs: LineageAnnotationsInputs, outputs: AnnotationsOutputs
 ) -> pd.DataFrame:
     """Read the dataset's tracks, draw division annotations from their lineage, write them (kind
-    ``annotations``)."""
+    ``annotations``).
+
+    Raises:
+        ValueError: the lineage gives no readable ``mitosis`` or no readable ``interphase``
+            observation (:func:`check_lineage_classes`), naming the tracks and the key.
+    """
     tracks, tracks_prov = read_table(
         inputs.tracks, ArtifactKind.TRACKS, ["fov_name", "track_id", "t", "y", "x", "parent_track_id"]
     )
+    check_lineage_classes(tracks, config, inputs.tracks)
     annotations = draw_lineage_annotations(tracks, config)
     return _write_drawn(
         annotations, config, (inputs.tracks, tracks_prov), outputs, "annotate_divisions_from_lineage"

@@ -64,7 +64,7 @@ import logging
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import Any, Literal, NamedTuple, cast
 
 import anndata as ad
 import numpy as np
@@ -159,8 +159,9 @@ not an onset (subsequence DTW always finds one; so is an ``after`` lineage's), `
 explicit reference's dataset), and on files written before they existed (:func:`read_dtw_accuracy`).
 ``not_computed`` is empty on an aligned query's row; a (model, dataset) whose lineages could not be
 aligned has instead one row of its own, every alignment column empty, that says why
-(:func:`not_aligned_reason`, as its pseudo-time's provenance ``not_aligned``): the results table's
-``dtw_not_computed`` and the first page's DTW line."""
+(:func:`not_aligned_reason`; no cell reaching the event, :func:`_no_event_reason`; no lineage but
+the reference's to align, :func:`_only_reference_reason`; as its pseudo-time's provenance
+``not_aligned``): the results table's ``dtw_not_computed`` and the first page's DTW line."""
 
 ONSET_FROM_GROUND_TRUTH = "ground truth"
 ONSET_FROM_LINEAGE = "imported lineage"
@@ -1776,23 +1777,51 @@ def not_aligned_reason(obs: pd.DataFrame) -> str | None:
     return counted_reason(no_adjacent_pairs_reason(obs) or "no lineage spans two frames", obs)
 
 
-def _no_infected_cell_reason(
+def _no_event_reason(
     config: PseudotimeConfig,
     infection_state: np.ndarray | None,
     state_source: str,
     inputs: AlignPseudotimeInputs,
     dataset: str,
 ) -> str | None:
-    """Why an automatic reference for ``event: infection`` cannot be picked: the infection state (ground
-    truth, or the predictions of a plate or TIFF dataset) calls no cell infected, so no lineage steps
-    to it, whatever the reference's window (``None`` where some cell is infected, or the reference is
-    explicit). Known only once the state is read, after embedding: a not-aligned result, not an error."""
-    if config.event != "infection" or config.reference is not None or infection_state is None:
+    """Why an automatic reference cannot be picked: the state calls no cell infected (``event:
+    infection``: the ground truth, or the predictions of a plate or TIFF dataset) or no cell a daughter
+    (``event: division``: tracks without a division, e.g. imported without parent links, or a movie
+    shorter than a cell cycle), so no lineage steps to the event, whatever the reference's window
+    (``None`` where some cell does, or the reference is explicit). Known only once the state is read,
+    after embedding: a not-aligned result, not an error."""
+    if config.reference is not None or infection_state is None:
         return None
     if np.any(infection_state == 1):
         return None
+    if config.event == "division":
+        lineage = inputs.lineage if inputs.lineage is not None else inputs.embeddings
+        return (
+            f"no cell of dataset {dataset!r} is a daughter: no track of its lineage ({lineage}) is named as "
+            "another's parent_track_id, so no lineage divides"
+        )
     source = inputs.tracks if inputs.tracks is not None else inputs.predictions
     return f"no cell of dataset {dataset!r} is infected by its {state_source} ({source})"
+
+
+def _only_reference_reason(alignment: Alignment, config: PseudotimeConfig) -> str | None:
+    """Why an alignment scores and draws nothing although it ran: every series aligned is a reference's
+    own (aligned to itself), as where the reference's lineage is the only one of ``min_query_frames``
+    frames between long gaps (one cell followed through a short movie whose other tracks break off);
+    ``None`` where some other lineage was aligned. Without this the accuracy table would hold the
+    reference's rows only, which the results table and the first page read as nothing at all."""
+    if (~alignment.accuracy["is_reference_series"].astype(bool)).any():
+        return None
+    named = ", ".join(
+        f"FOV {reference.series.fov_name}, leaf track {reference.series.query_id}"
+        for reference in alignment.references
+    )
+    return (
+        f"no lineage but the reference's ({named}) has >= {config.min_query_frames} frames "
+        "(analysis.pseudotime.min_query_frames) between gaps of more than "
+        f"{config.max_interpolated_gap_frames} missing frames "
+        "(analysis.pseudotime.max_interpolated_gap_frames): nothing to align to it"
+    )
 
 
 def _write_not_aligned(
@@ -1803,15 +1832,16 @@ def _write_not_aligned(
     *,
     model: str,
     dataset: str,
-    unlinked: bool = True,
+    why: Literal["unlinked", "no_event", "only_reference"] = "unlinked",
     interval_minutes: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """An empty pseudo-time table for a store with nothing to align, its provenance's ``not_aligned``
     and a WARNING saying why, and an accuracy table of one row, ``model, dataset`` and that reason in
     ``not_computed`` (no query, every alignment column empty), from which the results table and the
-    first page say so too. ``unlinked``: the reason is the tracks' linking (the WARNING says to check
-    it); else no infected cell (:func:`_no_infected_cell_reason`)."""
-    if unlinked:
+    first page say so too. ``why``: ``unlinked``, the reason is the tracks' linking (the WARNING says
+    to check it); ``no_event``, no cell reaches the event (:func:`_no_event_reason`); ``only_reference``,
+    no lineage but the reference's long enough to align (:func:`_only_reference_reason`)."""
+    if why == "unlinked":
         warn_unlinked(
             logger,
             "DTW pseudo-time",
@@ -1820,16 +1850,24 @@ def _write_not_aligned(
             model=model,
             dataset=dataset,
         )
-    else:
+    elif why == "no_event":
+        other = (
+            "set analysis.pseudotime.event to division to align its lineages to their divisions"
+            if config.event == "infection"
+            else "set analysis.pseudotime.reference, or give tracks with their divisions"
+        )
         logger.warning(
             "DTW pseudo-time of dataset %r (model %r) not computed: %s; its automatic reference is a "
-            "lineage stepping to the infection (lowering reference_frames_before_onset/after_onset "
-            "cannot help); set analysis.pseudotime.event to division to align its lineages to their "
-            "divisions",
+            "lineage stepping to the %s (lowering reference_frames_before_onset/after_onset cannot "
+            "help); %s",
             dataset,
             model,
             reason,
+            ALIGNED_EVENT_NAMES.get(config.event, config.event),
+            other,
         )
+    else:
+        logger.warning("DTW pseudo-time of dataset %r (model %r) not computed: %s", dataset, model, reason)
     pseudotime = pd.DataFrame(columns=list(PSEUDOTIME_COLUMNS))
     accuracy = pd.DataFrame(
         [{"model": model, "dataset": dataset, "is_reference_series": False, "has_observed_onset": False}],
@@ -2063,16 +2101,16 @@ def pseudotime_stage(
         infection_state, state_source = _predicted_infection(
             obs, predictions, inputs.predictions, dataset, predictions_prov.config.get("sources", [])
         )
-    never_infected = _no_infected_cell_reason(config, infection_state, state_source, inputs, dataset)
-    if never_infected is not None:
+    no_event = _no_event_reason(config, infection_state, state_source, inputs, dataset)
+    if no_event is not None:
         return _write_not_aligned(
             config,
             outputs,
             recorded,
-            never_infected,
+            no_event,
             model=model,
             dataset=dataset,
-            unlinked=False,
+            why="no_event",
             interval_minutes=interval,
         )
     if config.reference is not None:
@@ -2087,6 +2125,18 @@ def pseudotime_stage(
     alignment = align_store(
         inputs.embeddings, obs, config, infection_state, true_onset, division_events=division_events
     )
+    only_reference = _only_reference_reason(alignment, config)
+    if only_reference is not None:
+        return _write_not_aligned(
+            config,
+            outputs,
+            recorded,
+            only_reference,
+            model=model,
+            dataset=dataset,
+            why="only_reference",
+            interval_minutes=interval,
+        )
     pseudotime, accuracy, reference = alignment.pseudotime, alignment.accuracy, alignment.reference
     pseudotime.insert(0, "dataset", dataset)
     pseudotime.insert(0, "model", model)

@@ -1225,6 +1225,9 @@ def imported_tracks_warnings(
 
     * (``table``, ``ultrack``) no detection at frame 0 in any FOV of a movie: frames counted from 1
       put every cell one frame late (those at the last frame are refused as beyond the plate);
+    * (``table``, ``ultrack``) no detection in the plate's last frames in any FOV, a whole step of the
+      tracks' frame stride or more (tracks made on the first frames of the movie only): every stage after
+      the import sees those frames without a cell, which the QC table and the first page would not say;
     * (``table``, ``ultrack``; a stated pixel size below 1 µm) every position within the part of the
       image positions in µm fill (``y < pixel_size * Y``, ``x < pixel_size * X``): TrackMate's
       ``POSITION_X`` and other calibrated tables put every cell at that fraction of its position;
@@ -1241,6 +1244,15 @@ def imported_tracks_warnings(
             f"{int(tracks['t'].min())} .. {int(tracks['t'].max())} of the plate's 0 .. {n_t - 1}): t counts "
             "the plate's frames from 0; if the tracks count from 1, every cell is one frame late "
             "(subtract 1 from t)"
+        )
+    last = int(tracks["t"].max())
+    step = (frame_stride(tracks) or (1, 0))[0]
+    if format in USER_NUMBERED_FORMATS and last + step <= n_t - 1:
+        warnings.append(
+            f"no detection after frame {last} in any of {tracks['fov_name'].nunique()} FOVs (the plate's "
+            f"frames 0 .. {n_t - 1}): frames {last + 1} .. {n_t - 1} have no tracked cell, so no patch, "
+            "embedding or metric covers them; if the tracks were made on the first frames only, track the "
+            "whole movie"
         )
     if (
         format in USER_NUMBERED_FORMATS
