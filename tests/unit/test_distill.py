@@ -552,7 +552,8 @@ def test_the_workflow_config_checks_an_imported_student_models_crop_at_planning(
     """A student_model read from a file: a VisCy checkpoint's network input is the size its patch spec
     declares (rule import_model records it so), so another crop_size_yx_px is refused at planning with
     the distill job's message, not after every model is imported and the teacher trained. A model.ckpt
-    of this workflow records its own input (at most the spec's): only the distill job can read it."""
+    of this workflow records its own input (at most the spec's): the config alone cannot tell it (the
+    dry run reads the file: test_a_workflow_model_ckpt_students_recorded_input_is_checked_at_planning)."""
     raw = _distillation_overlay()
     checkpoint = tmp_path / "phase_model.ckpt"
     checkpoint.write_bytes(b"weights")
@@ -562,7 +563,7 @@ def test_the_workflow_config_checks_an_imported_student_models_crop_at_planning(
     assert WorkflowConfig.model_validate(raw).contrastive_models["time_aware_phase"].is_loaded
     raw["analysis"]["distillation"]["crop_size_yx_px"] = 32
     if checkpoint_format == "dynaclr":
-        WorkflowConfig.model_validate(raw)  # its input is in the file: the distill job checks it
+        WorkflowConfig.model_validate(raw)  # its input is in the file: the dry run reads it
         return
     with pytest.raises(
         ValidationError,
@@ -628,6 +629,51 @@ def test_a_crop_given_for_a_workflow_model_ckpt_student_must_fit_the_teachers_st
         WorkflowConfig.model_validate(raw)
     raw["analysis"]["distillation"]["crop_size_yx_px"] = None  # its own input: the distill job checks it
     WorkflowConfig.model_validate(raw)
+
+
+@pytest.mark.parametrize(
+    ("recorded_px", "crop", "message"),
+    [
+        (  # a null crop reads the file's input: larger than the teacher's stored window
+            128,
+            None,
+            r"analysis\.distillation\.student_model \('time_aware_phase', .*model\.ckpt: network input "
+            r"128 px\): expected a student input within the stored patches of the teacher's spec "
+            r"datasets\.demo\.patches\[phase_sensor\] \(\d+ x \d+ px\), found 128 px",
+        ),
+        (
+            32,
+            48,
+            r".*model\.ckpt: analysis\.distillation\.crop_size_yx_px: expected null or 32 \(the network "
+            r"input of student_model 'time_aware_phase', which rule embed feeds it\), found 48; set it to "
+            r"null \(or 32\), the network input the file records",
+        ),
+    ],
+    ids=["null-crop-too-large", "other-crop"],
+)
+def test_a_workflow_model_ckpt_students_recorded_input_is_checked_at_planning(
+    tmp_path, recorded_px, crop, message
+):
+    """A model.ckpt of this workflow imported as student_model records its network input, which only
+    the distill job read: a null crop reading an input larger than the teacher's stored patches (or a
+    crop of another size) was refused after the teacher trained (session 26). The dry run reads the
+    size from the file (without torch) and refuses it with the job's message."""
+    from dynaclr.config.plate_checks import simulated_layout, workflow_problems
+
+    raw = _distillation_overlay()
+    checkpoint = _phase_only_model(tmp_path, "phase_model", patch_size_yx_px=recorded_px)
+    student = raw["contrastive_models"]["time_aware_phase"]
+    student.pop("train_datasets")
+    student.update({"checkpoint": str(checkpoint), "checkpoint_format": "dynaclr"})
+    raw["analysis"]["distillation"]["crop_size_yx_px"] = crop
+    config = WorkflowConfig.model_validate(raw)  # the config alone cannot tell
+    layouts = {n: simulated_layout(d.simulate, f"results/{n}/raw.zarr") for n, d in config.datasets.items()}
+    problems = [p for p in workflow_problems(config, layouts, "results") if "student" in p]
+    assert len(problems) == 1 and re.match(message, problems[0]), problems
+    raw["analysis"]["distillation"]["crop_size_yx_px"] = recorded_px if recorded_px <= 64 else None
+    if recorded_px <= 64:  # the size it records passes
+        config = WorkflowConfig.model_validate(raw)
+        assert not [p for p in workflow_problems(config, layouts, "results") if "student" in p]
 
 
 def test_the_workflow_config_refuses_a_student_model_larger_than_the_teachers_stored_patches():

@@ -24,6 +24,7 @@ from safetensors.torch import save_file
 
 from dynaclr.config import WorkflowConfig
 from dynaclr.config.training import ContrastiveModelConfig
+from dynaclr.contrastive import encoder as encoder_module
 from dynaclr.contrastive.encoder import ContrastiveEncoder, PretrainedImageInput
 from dynaclr.io import ArtifactError
 from dynaclr.training import imported
@@ -1108,3 +1109,168 @@ def test_an_unpublished_pretrained_tag_names_the_key_and_the_published_tags(
     with pytest.raises(ValueError, match=r"^backbone: expected .*'resnet18\.tv_in1k'"):
         ContrastiveEncoder(backbone=backbone, stem="backbone", projection_dim=0)
     assert ContrastiveEncoder(backbone="resnet18.a1_in1k", stem="backbone", projection_dim=0)
+
+
+TAGGED = f"{BACKBONE}.r160_in1k"  # timm publishes it with mean = std = 0.5
+
+
+def timm_normalising_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The installed timm gives every network ImageNet's mean and std (a timm whose tag changed)."""
+    create = timm.create_model
+
+    def other(name: str, **kwargs: object) -> torch.nn.Module:
+        network = create(name, **kwargs)
+        network.pretrained_cfg = {**network.pretrained_cfg, "mean": MEAN, "std": STD}
+        return network
+
+    monkeypatch.setattr(timm, "create_model", other)
+
+
+def timm_without_the_tag(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The installed timm no longer publishes ``TAGGED``: its name is refused, as timm refuses it."""
+    create = timm.create_model
+
+    def untagged(name: str, **kwargs: object) -> torch.nn.Module:
+        if name == TAGGED:
+            raise RuntimeError(f"Invalid pretrained tag ({TAGGED.split('.')[1]}) for {BACKBONE}.")
+        return create(name, **kwargs)
+
+    monkeypatch.setattr(timm, "create_model", untagged)
+    monkeypatch.setattr(encoder_module, "get_arch_pretrained_cfgs", lambda architecture: {})
+
+
+def test_every_model_ckpt_reads_its_input_normalisation_not_timms_tags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a stem: backbone model.ckpt recorded no normalisation in its network (timm import: in its
+    # summary only, and a copy imported from it none): reading it took timm's lookup of the tag, so a
+    # timm normalising the tag otherwise embedded the copy at another scale with exit 0, and a timm
+    # without the tag made both unloadable (session 26)
+    source = weights_file(tmp_path, pretrained_network())
+    first, _ = import_pretrained(tmp_path / "first", pretrained_config(backbone=TAGGED), "timm", source, [1])
+    again, _ = import_pretrained(
+        tmp_path / "again", pretrained_config(backbone=TAGGED), "dynaclr", first, [1]
+    )
+    expected = {"pretrained_tag": "r160_in1k", "input_mean": [0.5] * 3, "input_std": [0.5] * 3}
+    features = {}
+    for path in (first, again):
+        stored = torch.load(path, map_location="cpu", weights_only=True)["hyper_parameters"]
+        assert stored["input_normalisation"] == expected
+        assert read_contrastive_checkpoint(path).input_normalisation == expected
+        features[path] = read_contrastive_checkpoint(path).encoder()(patches())[0]
+    with monkeypatch.context() as patch:
+        timm_normalising_otherwise(patch)
+        timms = ContrastiveEncoder(TAGGED, 2, 5, stem="backbone", channel_indices=[1])
+        assert timms.input_stem.mean.flatten().tolist() == pytest.approx(list(MEAN))
+        for path in (first, again):
+            torch.testing.assert_close(
+                read_contrastive_checkpoint(path).encoder()(patches())[0], features[path]
+            )
+    with monkeypatch.context() as patch:
+        timm_without_the_tag(patch)
+        with pytest.raises(ValueError, match=r"found 'test_convnext\.r160_in1k'"):
+            ContrastiveEncoder(TAGGED, 2, 5, stem="backbone", channel_indices=[1])
+        for path in (first, again):
+            with caplog.at_level(logging.WARNING):
+                encoder = read_contrastive_checkpoint(path).encoder()
+            torch.testing.assert_close(encoder(patches())[0], features[path])
+        assert "the installed timm does not publish its tag; built as 'test_convnext'" in caplog.text
+        imported_again, _ = import_pretrained(
+            tmp_path / "third", pretrained_config(backbone=TAGGED), "dynaclr", again, [1]
+        )
+        torch.testing.assert_close(
+            read_contrastive_checkpoint(imported_again).encoder()(patches())[0], features[again]
+        )
+
+
+def test_a_model_ckpt_without_the_record_takes_timms_normalisation_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = weights_file(tmp_path, pretrained_network())
+    path, _ = import_pretrained(tmp_path / "first", pretrained_config(), "timm", source, [1])
+    content = torch.load(path, map_location="cpu", weights_only=True)
+    del content["hyper_parameters"]["input_normalisation"]
+    summary_key = next(k for k, v in content.items() if isinstance(v, dict) and "weights_read" in v)
+    for key in NORMALISATION_RECORD:
+        del content[summary_key]["weights_read"][key]
+    torch.save(content, path)
+    with caplog.at_level(logging.WARNING):
+        encoder = read_contrastive_checkpoint(path).encoder()
+    assert encoder.input_normalisation() == {
+        "pretrained_tag": timm.create_model(BACKBONE, pretrained=False).pretrained_cfg["tag"],
+        "input_mean": pytest.approx([0.5] * 3),
+        "input_std": pytest.approx([0.5] * 3),
+    }
+    assert (
+        f"backbone {BACKBONE!r}) records no input normalisation (written by an older dynaclr)" in caplog.text
+    )
+    content["hyper_parameters"]["input_normalisation"] = {"input_mean": [0.5] * 3, "input_std": [0.0] * 3}
+    torch.save(content, path)
+    refused = rf"{re.escape(str(path))}: input_normalisation: expected input_mean"
+    with pytest.raises(ArtifactError, match=refused):
+        read_contrastive_checkpoint(path)
+
+
+def test_a_trained_module_records_its_input_normalisation(monkeypatch: pytest.MonkeyPatch) -> None:
+    # last.ckpt and model.ckpt hold the module's hyperparameters: the normalisation the encoder
+    # resolved is one of them, and a module built from them again keeps it whatever timm says
+    from dynaclr.training.module import ContrastiveModule
+
+    arguments = {
+        "config": pretrained_config(backbone=TAGGED).model_dump(mode="json"),
+        "in_channels": 1,
+        "in_stack_depth": 5,
+        "patch_size_yx_px": 32,
+        "tau_frames": 1,
+    }
+    module = ContrastiveModule(**arguments)
+    recorded = dict(module.hparams)["input_normalisation"]
+    assert recorded == {"pretrained_tag": "r160_in1k", "input_mean": [0.5] * 3, "input_std": [0.5] * 3}
+    timm_normalising_otherwise(monkeypatch)
+    again = ContrastiveModule(**dict(module.hparams))
+    assert again.encoder.input_normalisation() == recorded
+    assert ContrastiveModule(**arguments).encoder.input_normalisation()["input_mean"] == pytest.approx(
+        list(MEAN)
+    )
+    # a z-fold encoder normalises nothing so: recorded as None
+    assert (
+        ContrastiveModule(
+            **{
+                **arguments,
+                "config": pretrained_config(
+                    stem="z_fold", input_channels=None, z_reduction="middle", projection_dim=8
+                ).model_dump(mode="json"),
+            }
+        ).hparams["input_normalisation"]
+        is None
+    )
+
+
+@pytest.mark.parametrize("backbone", ["resnet18d.ra4_e3600_r224_in1k", "convnext_atto_ols"])
+def test_a_pretrained_network_of_its_own_stem_is_plannable_as_import_model_takes_it(
+    tmp_path: Path, backbone: str
+) -> None:
+    # the dry run checked a stem: backbone name against the z-fold stem's list, so resnet18d (whose
+    # deep stem the z-fold stem cannot replace) was refused at planning though import_model took it
+    # (session 26); both check contrastive_backbones(stem) now
+    from dynaclr.config.plate_checks import simulated_layout, workflow_problems
+
+    entry = copy.deepcopy(PRETRAINED_ENTRY)
+    entry["training"]["backbone"] = backbone
+    config = WorkflowConfig.model_validate(with_model(entry))
+    layouts = {
+        name: simulated_layout(d.simulate, f"results/{name}/raw.zarr") for name, d in config.datasets.items()
+    }
+    assert not [p for p in workflow_problems(config, layouts, "results") if "training.backbone" in p]
+    torch.manual_seed(0)
+    source = tmp_path / "weights.pth"
+    architecture = backbone.split(".")[0]
+    torch.save(timm.create_model(architecture, pretrained=False, num_classes=10).state_dict(), source)
+    import_pretrained(tmp_path / "model", pretrained_config(backbone=backbone), "timm", source, [1])
+    # a name of neither list is refused by both, alike
+    entry["training"]["backbone"] = "resnetv2_50"
+    config = WorkflowConfig.model_validate(with_model(entry))
+    planned = [p for p in workflow_problems(config, layouts, "results") if "training.backbone" in p]
+    with pytest.raises(ArtifactError) as error:
+        import_pretrained(tmp_path / "other", pretrained_config(backbone="resnetv2_50"), "timm", source, [1])
+    assert planned == [str(error.value)]

@@ -253,11 +253,28 @@ class _SignalInEpoch(Callback):
             os.kill(os.getpid(), signal.SIGURG)
 
 
-def test_a_checkpoint_of_more_ranks_without_their_record_is_refused_on_one(tiny_plate, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("epoch", "found"),
+    [
+        pytest.param(1, r"found one at step \d+ in epoch 1", id="later-epoch"),
+        # in its first epoch the step falls inside the epoch here too: it resumed at another batch of
+        # the epoch with the schedule of the two-rank run, exit 0 (session 26); the schedule tells it
+        pytest.param(
+            0,
+            r"found one at step \d+ in epoch 0, whose learning-rate schedule was planned over \d+ steps, "
+            r"this run's over \d+",
+            id="first-epoch",
+        ),
+    ],
+)
+def test_a_checkpoint_of_more_ranks_without_their_record_is_refused_on_one(
+    tiny_plate, tmp_path, monkeypatch, epoch, found
+):
     """A last.ckpt saved on two ranks before checkpoints recorded their number resumes past the
     identity check on one rank: its step, counted in epochs of half as many batches, fell before the
     epoch's first step here and the epoch was replayed from its start (an exit 0 with another
-    schedule). Its epoch and step tell it: refused, naming the file and what to do."""
+    schedule). Its epoch and step (in its first epoch, its learning-rate schedule) tell it: refused,
+    naming the file and what to do."""
     store = build_patch_store(
         _plates(tiny_plate), tiny_plate["tracks"], _spec("zscore"), tmp_path / "patches"
     )
@@ -265,7 +282,7 @@ def test_a_checkpoint_of_more_ranks_without_their_record_is_refused_on_one(tiny_
     config = {key: value for key, value in CONFIG.items() if key != "max_batches_per_epoch"}
     config["batch_size"] = 2  # the tiny plate's lineages fill a global batch of 2 x 2
 
-    _preempted(monkeypatch, _TwoRankTrainer, _SignalInEpoch(1), store, config, work_dir)
+    _preempted(monkeypatch, _TwoRankTrainer, _SignalInEpoch(epoch), store, config, work_dir)
     last = work_dir / "checkpoints" / "last.ckpt"
     saved = torch.load(last, map_location="cpu", weights_only=True)
     del saved[train_module.RESUME_KEY]["world_size"]  # as saved before the record
@@ -273,7 +290,7 @@ def test_a_checkpoint_of_more_ranks_without_their_record_is_refused_on_one(tiny_
     with pytest.raises(
         ValueError,
         match=rf"{re.escape(str(last))}: expected a checkpoint of epochs of \d+ batches \(those this run "
-        r"forms on 1 rank\(s\)\), found one at step \d+ in epoch 1.*delete .*last\.ckpt and rerun",
+        rf"forms on 1 rank\(s\)\), {found}.*delete .*last\.ckpt and rerun",
     ):
         train_model(store["zarr"], store["parquet"], config, work_dir)
 

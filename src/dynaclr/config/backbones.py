@@ -7,10 +7,13 @@ workflow checks a config's backbones against these lists when it is parsed
 ``meta`` device, no memory) and fails when these lists and what the networks accept drift apart.
 
 * Contrastive encoder (:class:`dynaclr.contrastive.ContrastiveEncoder`): ConvNeXt and ConvNeXt-V2
-  with the 4x4 stride-4 "patch" stem, ResNets with one stride-2 ``conv1`` and a stride-2 max pool.
+  with the 4x4 stride-4 "patch" stem, ResNets with one stride-2 ``conv1`` and a stride-2 max pool
+  (the z-fold stem replaces theirs); with ``stem: backbone`` every timm ConvNeXt and ResNet
+  (:func:`contrastive_backbones`).
 * Virtual staining (:class:`dynaclr.virtual_stain.network.VirtualStainUNet`): every ConvNeXt.
 
-Both accept timm's ``test_convnext*`` models (0.2-0.35 M parameters): tests and fixtures.
+Both accept timm's ``test_convnext*`` models (0.2-0.35 M parameters): tests and fixtures; a
+pretrained stem its ``test_resnet`` too.
 """
 
 from __future__ import annotations
@@ -56,6 +59,63 @@ CONTRASTIVE_BACKBONES: frozenset[str] = frozenset(
         "test_convnext3",
     }
 )
+
+#: The ConvNeXts and ResNets whose stem the z-fold stem cannot replace (ResNets' deep ``c``/``d``/
+#: ``s``/``t`` stems, anti-aliased and blurred ones, ``resnetrs``; ConvNeXts' overlapping ``ols``
+#: stems): a contrastive encoder with ``stem: backbone`` keeps the network's own stem and takes them.
+_OWN_STEM_ONLY_BACKBONES: frozenset[str] = frozenset(
+    {
+        "convnext_atto_ols",
+        "convnext_femto_ols",
+        "convnext_nano_ols",
+        "convnext_pico_ols",
+        "convnext_zepto_rms_ols",
+        "resnet101c",
+        "resnet101d",
+        "resnet101s",
+        "resnet10t",
+        "resnet14t",
+        "resnet152c",
+        "resnet152d",
+        "resnet152s",
+        "resnet18d",
+        "resnet200d",
+        "resnet26d",
+        "resnet26t",
+        "resnet34d",
+        "resnet50c",
+        "resnet50d",
+        "resnet50s",
+        "resnet50t",
+        "resnetaa101d",
+        "resnetaa34d",
+        "resnetaa50",
+        "resnetaa50d",
+        "resnetblur101d",
+        "resnetblur18",
+        "resnetblur50",
+        "resnetblur50d",
+        "resnetrs101",
+        "resnetrs152",
+        "resnetrs200",
+        "resnetrs270",
+        "resnetrs350",
+        "resnetrs420",
+        "resnetrs50",
+        "test_resnet",
+    }
+)
+
+#: The backbones of a contrastive encoder with ``stem: backbone`` (a pretrained network used as
+#: published: rule ``import_model``): every timm ConvNeXt and ResNet network.
+PRETRAINED_STEM_BACKBONES: frozenset[str] = CONTRASTIVE_BACKBONES | _OWN_STEM_ONLY_BACKBONES
+
+
+def contrastive_backbones(stem: str) -> frozenset[str]:
+    """The backbones a contrastive encoder with ``stem`` (``z_fold`` or ``backbone``) is built from:
+    the one list the dry run and ``import_model`` check a model's ``backbone`` against."""
+    return PRETRAINED_STEM_BACKBONES if stem == "backbone" else CONTRASTIVE_BACKBONES
+
 
 VIRTUAL_STAIN_BACKBONES: frozenset[str] = frozenset(
     {

@@ -93,7 +93,7 @@ class DistillationConfig(IntervalsConfig):
         "(patch_size_yx_px) student_model was trained on, as rule embed feeds it, or without a student_model "
         "the patch store's patch_size_yx_px. With a student_model, only null or that size (checked at "
         "planning; for a model.ckpt of this workflow imported as checkpoint, whose file records the size, by "
-        "the distill job).",
+        "the dry run reading the file).",
     )
     pseudo_labels: Literal["hard", "soft"] = Field(
         "hard",

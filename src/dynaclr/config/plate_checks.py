@@ -24,12 +24,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from dynaclr.config.backbones import (
-    CONTRASTIVE_BACKBONES,
     VIRTUAL_STAIN_BACKBONES,
     backbone_problem,
+    contrastive_backbones,
     minimum_input_size_px,
 )
 from dynaclr.config.base import fov_pattern_paths, names_position
+from dynaclr.config.distillation import crop_size_mismatch
 from dynaclr.config.patches import PatchSpec, channel_indices, required_initial_patch_size_px
 from dynaclr.config.reasons import single_class_fov
 from dynaclr.config.simulate import CHANNEL_NAMES, RAW_PIXEL_TYPE, CellsConfig, SimulateConfig
@@ -1676,6 +1677,45 @@ def _offset_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> lis
     return problems
 
 
+def _student_checkpoint_problems(config: WorkflowConfig, results: str) -> list[str]:
+    """The input a ``student_model`` read from a ``model.ckpt`` of this workflow (``checkpoint_format:
+    dynaclr``) records (``hyper_parameters.patch_size_yx_px``, read without torch): the student reads
+    it, so ``crop_size_yx_px`` is null or that size, and the size read fits the teacher's stored patches
+    of the distilled dataset; the checks and messages of the distill job
+    (:func:`dynaclr.distill.stage.student_crop`), at planning, not after the teacher trained. The
+    config checks what it states without the file
+    (:meth:`~dynaclr.config.workflow.WorkflowConfig._check_student_input_size`)."""
+    from dynaclr.io.weights import checkpoint_entry  # reads the pickle alone: no torch
+
+    distillation = config.analysis.distillation
+    if not distillation.enabled or distillation.student_model is None:
+        return []
+    student = config.contrastive_models.get(str(distillation.student_model))
+    if student is None or not (student.is_loaded and student.import_format == "dynaclr"):
+        return []
+    path = student.model_file
+    if path is None or path.startswith(f"{results}/") or not Path(path).is_file():
+        return []  # made by a rule, or missing (named by _model_file_problems)
+    hyper_parameters = checkpoint_entry(path, "hyper_parameters")
+    trained = hyper_parameters.get("patch_size_yx_px") if isinstance(hyper_parameters, dict) else None
+    if not isinstance(trained, int) or isinstance(trained, bool):
+        return []  # not readable so: rule import_model names what the file is
+    problem = crop_size_mismatch(distillation, trained)
+    if problem:
+        return [f"{path}: {problem}; set it to null (or {trained}), the network input the file records"]
+    teacher = config.contrastive_models[str(distillation.teacher_model)]
+    spec = config.datasets[str(distillation.dataset)].patch_spec(teacher.training.patch_spec)
+    if trained > spec.initial_size_px:
+        return [
+            f"analysis.distillation.student_model ({distillation.student_model!r}, {path}: network input "
+            f"{trained} px): expected a student input within the stored patches of the teacher's spec "
+            f"datasets.{distillation.dataset}.patches[{spec.name}] ({spec.initial_size_px} x "
+            f"{spec.initial_size_px} px), found {trained} px; import a student model of a smaller input or "
+            "raise the spec's initial_patch_size_yx_px"
+        ]
+    return []
+
+
 def _model_file_problems(key: str, model_file: str | None, results: str, readme_section: str) -> list[str]:
     """A weights file the config names that is not there (one under ``results`` is made by a rule)."""
     if model_file is None or model_file.startswith(f"{results}/") or Path(model_file).is_file():
@@ -1969,7 +2009,7 @@ def workflow_problems(
         problem = backbone_problem(
             f"{key}.backbone",
             entry.training.backbone,
-            CONTRASTIVE_BACKBONES,
+            contrastive_backbones(entry.training.stem),  # the one list import_model checks too
             "contrastive encoder",
             tagged=entry.training.stem == "backbone",  # the pretrained weights' tag: checked at import
         )
@@ -1983,6 +2023,7 @@ def workflow_problems(
             problems += _training_fov_problems(f"{key}.validation_fovs", entry.training.validation_fovs, raws)
             problems += _training_fov_problems(f"{key}.excluded_fovs", entry.training.excluded_fovs, raws)
             problems += _validation_problems(key, entry.training, raws)
+    problems += _student_checkpoint_problems(config, results)
     problems += _pseudotime_problems(config, raw_layouts)
     problems += _lineage_label_problems(config, raw_layouts)
     frames = frame_counts(raw_layouts)

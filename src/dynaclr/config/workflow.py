@@ -1590,8 +1590,9 @@ class WorkflowConfig(StrictModel):
         or timm weights its spec's on the first dataset it embeds (the size rule ``import_model``
         records as the model's input; not the distilled dataset's, whose spec of the same name may
         have another size). A ``model.ckpt`` of this workflow imported as ``checkpoint`` records its
-        own (at most the spec's; reading it at planning would load torch and the weights), checked by
-        the distill job, :func:`dynaclr.distill.stage.student_crop`, with the same message. The size
+        own (at most the spec's), read from the file by the dry run
+        (:func:`dynaclr.config.plate_checks.workflow_problems`, without torch) and by the distill job,
+        :func:`dynaclr.distill.stage.student_crop`, with the same message. The size
         it reads (a ``crop_size_yx_px`` given, for every student) must fit the teacher's stored
         patches it is cropped from (``spec``, the teacher's patch spec)."""
         distillation = self.analysis.distillation

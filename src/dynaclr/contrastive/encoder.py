@@ -440,6 +440,39 @@ def pretrained_tag_problem(backbone: str) -> str | None:
     )
 
 
+def _mean_std_text(mean: tuple[float, ...], std: tuple[float, ...]) -> str:
+    return f"mean {tuple(round(v, 4) for v in mean)}, std {tuple(round(v, 4) for v in std)}"
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def recorded_mean_std(
+    record: Mapping[str, Any] | None,
+) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The mean and std of a checkpoint's input normalisation record (``input_mean``,
+    ``input_std``: 3 finite numbers each, std positive); ``None`` for no record (``None`` or empty).
+
+    Raises:
+        ValueError: a record without them or with other values, naming what it holds.
+    """
+    if not record:
+        return None
+    mean, std = record.get("input_mean"), record.get("input_std")
+    if (
+        isinstance(mean, list | tuple)
+        and isinstance(std, list | tuple)
+        and all(len(value) == 3 and all(_finite_number(v) for v in value) for value in (mean, std))
+        and all(v > 0 for v in std)
+    ):
+        return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+    raise ValueError(
+        "input_normalisation: expected input_mean and input_std of 3 finite numbers each (std positive), "
+        f"found {dict(record)}"
+    )
+
+
 class ContrastiveEncoder(nn.Module):
     """Stem + timm backbone + projection MLP: ``(B, C, Z, Y, X)`` → ``(features, projections)``.
 
@@ -467,6 +500,12 @@ class ContrastiveEncoder(nn.Module):
             :class:`PretrainedImageInput`: a pretrained network used as published).
         z_reduction: ``stem="backbone"``: the plane it sees (``middle``, ``max``, ``mean``).
         channel_indices: ``stem="backbone"``: the input channels it sees (1 or 3; ``None``: all).
+        input_normalisation: ``stem="backbone"``: the normalisation a checkpoint recorded
+            (:meth:`input_normalisation`: ``pretrained_tag``, ``input_mean``, ``input_std``), used in
+            place of the one the installed timm gives ``backbone``'s tag; a tag the installed timm no
+            longer publishes is then built as its architecture (the weights come from the
+            checkpoint, loaded strictly). ``None``: timm's (a new network, or a checkpoint written
+            before the record).
     """
 
     def __init__(
@@ -482,6 +521,7 @@ class ContrastiveEncoder(nn.Module):
         stem: str = "z_fold",
         z_reduction: str = "middle",
         channel_indices: list[int] | None = None,
+        input_normalisation: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if projection_dim < 0:
@@ -494,9 +534,22 @@ class ContrastiveEncoder(nn.Module):
             raise ValueError("channel_indices is read only with stem='backbone'")
         if not 0.0 <= drop_path_rate < 1.0:
             raise ValueError(f"drop_path_rate must be in [0, 1), got {drop_path_rate}")
+        recorded = recorded_mean_std(input_normalisation) if stem == "backbone" else None
+        network_name = backbone
         tag_problem = pretrained_tag_problem(backbone)
-        if tag_problem is not None:
+        if tag_problem is not None and recorded is None:
             raise ValueError(f"backbone: {tag_problem}")
+        if (
+            tag_problem is not None
+        ):  # the checkpoint's record decides the input; the network is the architecture's
+            network_name = split_model_name_tag(backbone)[0]
+            logger.warning(
+                "backbone %r: the installed timm does not publish its tag; built as %r with the "
+                "normalisation its checkpoint recorded (%s)",
+                backbone,
+                network_name,
+                _mean_std_text(*recorded),  # type: ignore[misc]
+            )
         self.backbone_name = backbone
         self.in_channels = in_channels
         self.in_stack_depth = in_stack_depth
@@ -508,13 +561,14 @@ class ContrastiveEncoder(nn.Module):
         self.channel_indices = channel_indices
 
         model = timm.create_model(
-            backbone,
+            network_name,
             pretrained=False,
             features_only=False,
             num_classes=0,
             drop_path_rate=drop_path_rate,
         )
         self.input_stem: nn.Module
+        self._pretrained_tag: str | None = None  # stem 'backbone': the tag its mean and std came from
         # keys of the plain network's state dict the encoder has no counterpart for: its classifier,
         # and the stem convolution the z_fold stem replaces
         classifier = (getattr(model, "pretrained_cfg", None) or {}).get("classifier") or "fc"
@@ -528,12 +582,17 @@ class ContrastiveEncoder(nn.Module):
             self.input_stem = DepthToChannelStem(in_channels, in_stack_depth, stem_kernel_z, stem_width)
         else:
             pretrained_cfg = getattr(model, "pretrained_cfg", None) or {}
+            mean, std = recorded or (
+                tuple(pretrained_cfg.get("mean", (0.485, 0.456, 0.406))),
+                tuple(pretrained_cfg.get("std", (0.229, 0.224, 0.225))),
+            )
+            self._pretrained_tag = (
+                input_normalisation.get("pretrained_tag")
+                if recorded is not None and input_normalisation is not None
+                else pretrained_cfg.get("tag")
+            )
             self.input_stem = PretrainedImageInput(
-                in_channels,
-                channel_indices,
-                z_reduction,
-                mean=tuple(pretrained_cfg.get("mean", (0.485, 0.456, 0.406))),
-                std=tuple(pretrained_cfg.get("std", (0.229, 0.224, 0.225))),
+                in_channels, channel_indices, z_reduction, mean=mean, std=std
             )
         self.backbone = model
         num_features = getattr(model, "num_features", None)
@@ -554,6 +613,19 @@ class ContrastiveEncoder(nn.Module):
         )
         if weights_path is not None:
             self.load_weights(weights_path)
+
+    def input_normalisation(self) -> dict[str, Any] | None:
+        """What a checkpoint records of the input a ``stem="backbone"`` network expects: the
+        pretrained tag its mean and std came from (``pretrained_tag``: timm's resolution of the
+        backbone name, or the record it was built from) and the mean and std it normalises with
+        (``input_mean``, ``input_std``); ``None`` for the z-fold stem, which does not normalise so."""
+        if not isinstance(self.input_stem, PretrainedImageInput):
+            return None
+        return {
+            "pretrained_tag": self._pretrained_tag,
+            "input_mean": self.input_stem.mean.flatten().tolist(),
+            "input_std": self.input_stem.std.flatten().tolist(),
+        }
 
     def _config_text(self) -> str:
         return (

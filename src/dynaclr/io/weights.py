@@ -264,8 +264,7 @@ def _pickle_protocol(path: Path) -> tuple[int, tuple[int, ...]] | None:
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-                name = next((n for n in names if n == "data.pkl" or n.endswith("/data.pkl")), None)
+                name = _zip_pickle(archive)
                 if name is None:
                     return None
                 with archive.open(name) as data:
@@ -274,6 +273,59 @@ def _pickle_protocol(path: Path) -> tuple[int, tuple[int, ...]] | None:
             return _protocol_and_later_opcodes(data, pickles=_LEGACY_PICKLES)
     except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, EOFError):
         return None
+
+
+def _zip_pickle(archive: zipfile.ZipFile) -> str | None:
+    """The name of the pickle a ``torch.save`` zip file holds (``<name>/data.pkl``), if any."""
+    return next((n for n in archive.namelist() if n == "data.pkl" or n.endswith("/data.pkl")), None)
+
+
+class _Inert:
+    """Any object of a class in a pickle read by :func:`checkpoint_entry`: built from nothing it is
+    given, it keeps nothing and runs nothing (a tensor, an ordered dict of them, a class of metadata)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+    def append(self, value: Any) -> None:
+        pass
+
+    def extend(self, values: Any) -> None:
+        pass
+
+
+class _WithoutClasses(pickle.Unpickler):
+    """Unpickles plain values (dicts, lists, numbers, strings) as saved and every global as
+    :class:`_Inert`: no module is imported, no class of the file built, no storage read."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        return _Inert
+
+    def persistent_load(self, pid: Any) -> None:
+        return None
+
+
+def checkpoint_entry(path: str | Path, key: str) -> Any:
+    """Entry ``key`` of the dict a ``torch.save`` zip file holds (``hyper_parameters`` of a
+    ``model.ckpt``), read without torch and without its tensors (seconds less at the dry run): its
+    plain values as saved, any object of a class an inert stand-in. ``None`` where the file is not
+    such a file, holds no such entry, or cannot be read (the job that loads it names why)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = _zip_pickle(archive)
+            if name is None:
+                return None
+            with archive.open(name) as data:
+                contents = _WithoutClasses(data).load()
+    except (zipfile.BadZipFile, OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError):
+        return None
+    return contents.get(key) if isinstance(contents, dict) else None
 
 
 def _protocol_and_later_opcodes(data: IO[bytes], pickles: int) -> tuple[int, tuple[int, ...]] | None:

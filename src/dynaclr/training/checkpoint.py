@@ -12,6 +12,7 @@ The ``dynaclr_training`` summary records the model's name in the workflow config
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,12 @@ from typing import Any
 import torch
 
 from dynaclr.config.training import ContrastiveModelConfig
-from dynaclr.contrastive.encoder import ContrastiveEncoder
+from dynaclr.contrastive.encoder import ContrastiveEncoder, recorded_mean_std
 from dynaclr.io import ArtifactError, Provenance, check_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY, check_expected_config_hash
 from dynaclr.io.weights import load_weights_file, require_tensors
+
+logger = logging.getLogger(__name__)
 
 _ENCODER_PREFIX = "encoder."
 #: Key of ``model.ckpt`` holding the training summary (:func:`~dynaclr.training.train_contrastive`).
@@ -71,6 +74,11 @@ class ContrastiveCheckpoint:
             (``dynaclr``, ``viscy``, ``timm``); ``None``: trained here.
         weights_read: a timm import's record of how the file was read (the summary's
             ``weights_read``, with the normalisation resolved then); ``None``: none recorded.
+        input_normalisation: ``stem: backbone``: the input normalisation the weights expect, as the
+            checkpoint records it (``hyper_parameters.input_normalisation``, or a timm import's
+            ``weights_read`` of session 25): ``pretrained_tag``, ``input_mean``, ``input_std``; the
+            encoder is built with it, not with what the installed timm gives the tag. ``None``: not
+            recorded (the z-fold stem, or a checkpoint of an older dynaclr: timm's, with a warning).
     """
 
     config: ContrastiveModelConfig
@@ -90,13 +98,23 @@ class ContrastiveCheckpoint:
     training_state: dict[str, Any] | None = None
     imported_format: str | None = None
     weights_read: dict[str, Any] | None = None
+    input_normalisation: dict[str, Any] | None = None
 
     def encoder_arguments(self) -> dict[str, Any]:
         """:class:`~dynaclr.contrastive.ContrastiveEncoder` arguments of this architecture."""
+        if self.config.stem == "backbone" and self.input_normalisation is None:
+            logger.warning(
+                "model %s (backbone %r) records no input normalisation (written by an older dynaclr): "
+                "its input is normalised with the mean and std the installed timm gives the name; "
+                "import or train it again to record them",
+                self.model_name,
+                self.config.backbone,
+            )
         return {
             "in_channels": self.in_channels,
             "in_stack_depth": self.in_stack_depth,
             "channel_indices": self.channel_indices,
+            "input_normalisation": self.input_normalisation,
             **self.config.encoder_arguments(),
         }
 
@@ -174,6 +192,11 @@ def read_contrastive_checkpoint(path: str | Path, map_location: str = "cpu") -> 
         if name.startswith(_ENCODER_PREFIX)
     }
     config = ContrastiveModelConfig.model_validate(hyper_parameters["config"])
+    normalisation = recorded_input_normalisation(checkpoint)
+    try:
+        recorded_mean_std(normalisation)
+    except ValueError as err:
+        raise ArtifactError(f"{path}: {err}; {_rerun(Path(path))}") from None
     return ContrastiveCheckpoint(
         config=config,
         in_channels=int(hyper_parameters["in_channels"]),
@@ -192,7 +215,28 @@ def read_contrastive_checkpoint(path: str | Path, map_location: str = "cpu") -> 
         training_state=recorded_training_state(checkpoint, config),
         imported_format=_recorded_imported_format(checkpoint),
         weights_read=_recorded_weights_read(checkpoint),
+        input_normalisation=normalisation,
     )
+
+
+#: The keys of an input normalisation record (:meth:`ContrastiveEncoder.input_normalisation`).
+_NORMALISATION_KEYS = ("pretrained_tag", "input_mean", "input_std")
+
+
+def recorded_input_normalisation(checkpoint: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The input normalisation a raw ``model.ckpt`` records for a ``stem: backbone`` network:
+    ``hyper_parameters.input_normalisation`` (every checkpoint since session 26), else the
+    ``weights_read`` of a timm import of session 25 (its ``pretrained_tag``, ``input_mean`` and
+    ``input_std``); ``None`` where neither holds it."""
+    hyper_parameters = checkpoint.get("hyper_parameters")
+    record = hyper_parameters.get("input_normalisation") if isinstance(hyper_parameters, Mapping) else None
+    if isinstance(record, Mapping) and record:
+        return dict(record)
+    summary = checkpoint.get(TRAINING_SUMMARY_KEY)
+    read = summary.get("weights_read") if isinstance(summary, Mapping) else None
+    if isinstance(read, Mapping) and "input_mean" in read and "input_std" in read:
+        return {key: read.get(key) for key in _NORMALISATION_KEYS}
+    return None
 
 
 def check_trained_on(

@@ -381,22 +381,55 @@ class PatchDataModule(LightningDataModule):
         assert self.trainer is not None and self.train_sampler is not None
         epoch, step, per_epoch = self.trainer.current_epoch, self.trainer.global_step, len(self.train_sampler)
         if step < epoch * per_epoch:
-            raise ValueError(self._other_epoch_length(epoch, step, per_epoch))
+            raise ValueError(
+                self._other_epoch_length(
+                    epoch,
+                    step,
+                    per_epoch,
+                    f"fewer steps than the {epoch * per_epoch} its epochs before would take here",
+                    "of fewer batches per epoch, on more ranks",
+                    "replay the epoch from its start",
+                )
+            )
+        planned, found = self._schedule_milestones()
+        if planned is not None and found is not None and found != planned:
+            # in its first epoch (or any) the step tells nothing: the schedule it planned does
+            raise ValueError(
+                self._other_epoch_length(
+                    epoch,
+                    step,
+                    per_epoch,
+                    f"whose learning-rate schedule was planned over {found[-1]} steps, this run's over "
+                    f"{planned[-1]}",
+                    "of another number of batches per epoch, on another number of ranks",
+                    "go on at another batch of the epoch",
+                )
+            )
         return epoch, step - epoch * per_epoch
 
-    def _other_epoch_length(self, epoch: int, step: int, per_epoch: int) -> str:
-        """Why a run restored at ``step`` of ``epoch``, behind the ``epoch * per_epoch`` steps every
-        epoch before it took here, cannot go on: its checkpoint's epochs held fewer batches."""
+    def _schedule_milestones(self) -> tuple[list[int] | None, list[int] | None]:
+        """The step milestones of this run's learning-rate schedule as the module planned them, and
+        those of the schedule the trainer holds (a resumed checkpoint's); ``None`` where not known."""
+        assert self.trainer is not None
+        planned = getattr(self.trainer.lightning_module, "schedule_milestones", None)
+        configs = self.trainer.lr_scheduler_configs
+        found = getattr(configs[0].scheduler, "_milestones", None) if configs else None
+        return planned, None if found is None else [int(m) for m in found]
+
+    def _other_epoch_length(
+        self, epoch: int, step: int, per_epoch: int, evidence: str, saved_by: str, resuming: str
+    ) -> str:
+        """Why a run restored at ``step`` of ``epoch`` cannot go on: its checkpoint's epochs held
+        another number of batches (``evidence``: what tells it)."""
         assert self.trainer is not None
         path = getattr(self.trainer, "ckpt_path", None) or "checkpoints/last.ckpt"
         return (
             f"{path}: expected a checkpoint of epochs of {per_epoch} batches (those this run forms on "
-            f"{self.trainer.world_size} rank(s)), found one at step {step} in epoch {epoch}, fewer steps "
-            f"than the {epoch * per_epoch} its epochs before would take here: it was saved by a training "
-            "of fewer batches per epoch, on more ranks (a multi-device training saved before checkpoints "
-            "recorded their number of ranks), and resuming it would replay the epoch from its start with "
-            f"another global batch and learning-rate schedule; delete {path} and rerun (training starts "
-            "from scratch), or rerun on the number of devices that saved it"
+            f"{self.trainer.world_size} rank(s)), found one at step {step} in epoch {epoch}, {evidence}: "
+            f"it was saved by a training {saved_by} (a multi-device training saved before checkpoints "
+            f"recorded their number of ranks), and resuming it would {resuming} with another global "
+            f"batch and learning-rate schedule; delete {path} and rerun (training starts from scratch), "
+            "or rerun on the number of devices that saved it"
         )
 
     def _loader(self, sampler: ContrastiveBatchSampler) -> DataLoader[PatchBatch]:

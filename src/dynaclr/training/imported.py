@@ -72,6 +72,7 @@ import torch
 from timm.models import get_arch_pretrained_cfgs, split_model_name_tag
 from timm.models.resnet import ResNet
 
+from dynaclr.config.backbones import backbone_problem, contrastive_backbones
 from dynaclr.config.patches import channels_difference
 from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.config.transfer_checks import checkpoint_sampling_problems
@@ -364,13 +365,7 @@ def recorded_normalisation(encoder: ContrastiveEncoder) -> dict[str, Any]:
     """What ``import_model`` records of a timm backbone's input (``weights_read``): the pretrained tag
     timm resolved the backbone name to and the mean and std the encoder normalises its input with
     (none for a z-fold stem, which does not normalise so)."""
-    if not isinstance(encoder.input_stem, PretrainedImageInput):
-        return {}
-    return {
-        "pretrained_tag": getattr(encoder.backbone, "pretrained_cfg", {}).get("tag"),
-        "input_mean": encoder.input_stem.mean.flatten().tolist(),
-        "input_std": encoder.input_stem.std.flatten().tolist(),
-    }
+    return encoder.input_normalisation() or {}
 
 
 def _check_recorded_normalisation(
@@ -889,13 +884,25 @@ def import_model(
     trained = read_contrastive_checkpoint(source) if checkpoint_format == "dynaclr" else None
     if trained is not None:  # before an encoder of the spec's depth is built (a 2-D one refuses a z kernel)
         _check_depth(trained, source, in_stack_depth, model_name, embedded_sampling)
+    problem = backbone_problem(
+        f"contrastive_models.{model_name}.training.backbone",
+        config.backbone,
+        contrastive_backbones(config.stem),  # the one list the dry run checks
+        "contrastive encoder",
+        tagged=config.stem == "backbone",
+    )
+    if problem is not None:
+        raise ArtifactError(problem)
     tag_problem = pretrained_tag_problem(config.backbone)
-    if tag_problem is not None:  # before timm refuses it with a bare RuntimeError
+    recorded_input = trained is not None and trained.input_normalisation is not None
+    if tag_problem is not None and not recorded_input:  # before timm refuses it with a bare RuntimeError
         raise ArtifactError(f"contrastive_models.{model_name}.training.backbone: {tag_problem}")
     encoder = ContrastiveEncoder(
         in_channels=in_channels,
         in_stack_depth=in_stack_depth,
         channel_indices=channel_indices,
+        # a model.ckpt's own record (the config's backbone equals the file's, compared below)
+        input_normalisation=trained.input_normalisation if trained is not None else None,
         **config.encoder_arguments(),
     )
     inputs_recorded: list[Any]
@@ -1028,6 +1035,8 @@ def import_model(
             "patch_size_yx_px": patch_size_yx_px,
             "tau_frames": None,
             "channel_indices": channel_indices,
+            # read back in place of timm's tags (every format; None for the z-fold stem)
+            "input_normalisation": recorded_normalisation(encoder) or None,
         },
         PROVENANCE_KEY: json.loads(
             make_provenance(

@@ -134,6 +134,11 @@ class ContrastiveModule(LightningModule):
         tau_frames: resolved time offset of time-aware positives (recorded only): frames, or, when
             pooled datasets (stores of other time intervals) resolve ``tau_minutes`` to different
             frame counts, ``{dataset: frames}``.
+        input_normalisation: ``stem: backbone``: the input normalisation a checkpoint recorded
+            (:meth:`~dynaclr.contrastive.ContrastiveEncoder.input_normalisation`); ``None``: the one
+            timm gives the backbone name. Recorded in the hyperparameters (every ``last.ckpt`` and
+            ``model.ckpt``) as the encoder resolved it, so reading the checkpoint again does not
+            depend on timm's tags.
     """
 
     def __init__(
@@ -143,6 +148,7 @@ class ContrastiveModule(LightningModule):
         in_stack_depth: int,
         patch_size_yx_px: int,
         tau_frames: int | dict[str, int],
+        input_normalisation: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -150,8 +156,12 @@ class ContrastiveModule(LightningModule):
         cfg = self.config
         self.patch_size_yx_px = patch_size_yx_px
         self.encoder = ContrastiveEncoder(
-            in_channels=in_channels, in_stack_depth=in_stack_depth, **cfg.encoder_arguments()
+            in_channels=in_channels,
+            in_stack_depth=in_stack_depth,
+            input_normalisation=input_normalisation,
+            **cfg.encoder_arguments(),
         )
+        self.hparams["input_normalisation"] = self.encoder.input_normalisation()
         self.loss: nn.Module = (
             NTXentLoss(temperature=cfg.temperature)
             if cfg.loss == "ntxent"
@@ -165,6 +175,8 @@ class ContrastiveModule(LightningModule):
         self._validation_losses = NonFiniteLossWatch("validation")
         #: optimiser steps the learning-rate schedule spans (``epochs`` of batches), once training set it up
         self.planned_steps: int | None = None
+        #: the step milestones of this run's learning-rate schedule (the last: ``planned_steps``)
+        self.schedule_milestones: list[int] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Embeddings ``(B, E)`` of centre-cropped patches ``(B, C, Z, S, S)``."""
@@ -252,4 +264,7 @@ class ContrastiveModule(LightningModule):
         steps_per_epoch = max(1, total_steps // max(1, self.trainer.max_epochs or 1))
         warmup_steps = max(1, round(cfg.warmup_epochs * steps_per_epoch)) if cfg.warmup_epochs > 0 else 0
         schedule = warmup_cosine_schedule(optimizer, warmup_steps, total_steps)
+        # this run's plan (a resumed checkpoint's scheduler state replaces the schedule's after this):
+        # the data module compares them (another plan: saved with epochs of other batch counts)
+        self.schedule_milestones = [int(m) for m in getattr(schedule, "_milestones", [])]
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
