@@ -109,18 +109,23 @@ def test_binary_metrics_on_a_hand_counted_example():
 
 @pytest.mark.filterwarnings("error")
 def test_binary_metrics_of_a_one_class_bootstrap_replicate():
+    """Cells of one class have no F1, AUROC nor balanced accuracy. With no negative cell precision is
+    1 whatever is called: F1 was 2R/(1+R) (6/7 here) and a classifier calling every cell infected
+    scored 1.000; balanced accuracy was the accuracy on the class present (1.000 for a constant
+    call of that class). Both read as measurements of a classifier on a target of one state."""
     only_positive = binary_metrics(np.ones(4, dtype=bool), np.array([0.9, 0.8, 0.2, 0.6]))
-    assert np.isnan(only_positive["auroc"])
-    assert only_positive["balanced_accuracy"] == pytest.approx(3 / 4)  # recall of the class present
-    assert only_positive["f1"] == pytest.approx(2 * 3 / (2 * 3 + 1))
+    assert all(np.isnan(value) for value in only_positive.values())
+    always_infected = binary_metrics(np.ones(30, dtype=bool), np.full(30, 0.9))
+    assert all(np.isnan(value) for value in always_infected.values())
     nothing_positive = binary_metrics(np.zeros(3, dtype=bool), np.array([0.1, 0.2, 0.3]))
-    assert np.isnan(nothing_positive["f1"]) and np.isnan(nothing_positive["auroc"])
-    assert nothing_positive["balanced_accuracy"] == 1.0
+    assert all(np.isnan(value) for value in nothing_positive.values())
     # no positive to find, one false call: F1 is undefined, not 0 (a 0 reads as every positive missed)
     false_call = binary_metrics(np.zeros(3, dtype=bool), np.array([0.1, 0.7, 0.3]))
-    assert np.isnan(false_call["f1"]) and np.isnan(false_call["auroc"])
-    assert false_call["balanced_accuracy"] == pytest.approx(2 / 3)
+    assert all(np.isnan(value) for value in false_call.values())
     assert all(np.isnan(value) for value in binary_metrics(np.zeros(0, bool), np.zeros(0)).values())
+    # both classes, no positive called: F1 is 0 (every positive missed), a measurement
+    none_called = binary_metrics(np.array([1, 1, 0, 0], dtype=bool), np.full(4, 0.1))
+    assert none_called["f1"] == 0.0 and none_called["balanced_accuracy"] == 0.5
 
 
 def test_a_ci_is_withheld_when_too_many_replicates_leave_the_metric_undefined():
@@ -139,9 +144,11 @@ def test_a_ci_is_withheld_when_too_many_replicates_leave_the_metric_undefined():
     assert np.isnan(out["f1_ci_low"]) and np.isnan(out["f1_ci_high"])
     assert out["f1_bootstrap_used"] == 200 - undefined
     assert f"undefined in {undefined} of 200 bootstrap replicates" in out["f1_ci_missing"]
-    # balanced accuracy is defined in every replicate: its CI stands, from all of them
-    assert out["balanced_accuracy_bootstrap_used"] == 200 and out["balanced_accuracy_ci_missing"] == ""
-    assert out["balanced_accuracy_ci_low"] <= out["balanced_accuracy_ci_high"]
+    # balanced accuracy of a replicate without a positive was its accuracy on the negatives (the
+    # recall of the class present): now undefined in the same replicates, and withheld alike
+    assert out["balanced_accuracy_bootstrap_used"] == 200 - undefined
+    assert np.isnan(out["balanced_accuracy_ci_low"]) and np.isnan(out["balanced_accuracy_ci_high"])
+    assert f"undefined in {undefined} of 200 bootstrap replicates" in out["balanced_accuracy_ci_missing"]
 
 
 def test_cells_of_one_track_get_no_interval():
@@ -1102,16 +1109,25 @@ def test_feature_classifiers_are_refused_on_features_of_other_channels(planted, 
         _transfer(config, nuclear, classifiers, tmp_path, "t")
 
 
-def test_classifiers_transfer_to_another_dataset_and_are_scored_on_its_labels(planted, tmp_path):
-    """Fitted on one dataset's annotations, applied unchanged to another acquisition of the same biology."""
-    config = ClassificationConfig(n_bootstrap=20, n_splits=3)
+def _fitted_on_toy_and_other_target(planted, config, tmp_path):
+    """Classifiers fitted on the planted store 'toy' (:func:`_classifiers_fitted_on`) and a target
+    'other': the same planted axes (the seed's first draw), other cells, frames and noise, another
+    acquisition. Returns the classifier file, the target's features, truth and store."""
     source = _embeddings_store(tmp_path / "source.zarr", planted["features"], planted["truth"])
     classifiers = _classifiers_fitted_on(source, planted["truth"], config, tmp_path)
-    # the same planted axes (the seed's first draw), other cells, frames and noise: another acquisition
     target_features, target_truth = planted_infection_embeddings(
         n_fovs=4, tracks_per_fov=8, n_frames=16, noise=0.1, seed=2
     )
     target = _embeddings_store(tmp_path / "target.zarr", target_features, target_truth, dataset="other")
+    return classifiers, target_features, target_truth, target
+
+
+def test_classifiers_transfer_to_another_dataset_and_are_scored_on_its_labels(planted, tmp_path):
+    """Fitted on one dataset's annotations, applied unchanged to another acquisition of the same biology."""
+    config = ClassificationConfig(n_bootstrap=20, n_splits=3)
+    classifiers, target_features, target_truth, target = _fitted_on_toy_and_other_target(
+        planted, config, tmp_path
+    )
     target_annotations = tmp_path / "target_annotations.parquet"
     write_table(
         _draw(target_truth, fraction_of_cells=0.1, seed=1, tasks=("infection",)),
@@ -1159,6 +1175,49 @@ def test_classifiers_transfer_to_another_dataset_and_are_scored_on_its_labels(pl
     )
     with pytest.raises(ValueError, match="fitted on another model's embeddings"):
         _transfer(config, narrow, classifiers, tmp_path, "n")
+
+
+@pytest.mark.parametrize("label", ["infected", "uninfected"])
+def test_a_classifier_transferred_to_cells_of_one_class_is_not_scored_and_the_tables_say_why(
+    planted, tmp_path, label
+):
+    """A target whose annotated cells are all of one state (every frame infected, or none): the
+    transferred classifier was scored F1 1.000 on 26 infected cells (precision is 1 by construction
+    without a negative cell: a classifier calling every cell infected scores 1.000) and, on
+    uninfected ones, balanced accuracy as the accuracy on that class, as measurements; only the first
+    page's counts hinted at it. The metrics are now withheld with the reason, in classification.csv
+    (``{metric}_ci_missing``), the results table and the first page."""
+    from dynaclr.figures.findings import classifier_findings
+    from dynaclr.figures.table import formatted_results_table, results_table
+
+    config = ClassificationConfig(n_bootstrap=20, n_splits=3)
+    classifiers, _, target_truth, target = _fitted_on_toy_and_other_target(planted, config, tmp_path)
+    drawn = _draw(target_truth, fraction_of_cells=0.1, seed=1, tasks=("infection",))
+    one_state = drawn[drawn["label"] == label]
+    target_annotations = tmp_path / "target_annotations.parquet"
+    write_table(one_state, target_annotations, make_provenance(ArtifactKind.ANNOTATIONS, {}))
+    row = _transfer(config, target, classifiers, tmp_path, "t", annotations=target_annotations).iloc[0]
+    n = len(one_state)
+    assert (row["n_test"], row["n_test_positive"]) == (n, n if label == "infected" else 0)
+    reason = f"the {n} scored annotated cells are all {label!r}: F1, AUROC and balanced accuracy need"
+    for metric in ("f1", "auroc", "balanced_accuracy"):
+        assert np.isnan(row[metric]), (metric, row[metric])
+        assert np.isnan(row[f"{metric}_ci_low"]) and np.isnan(row[f"{metric}_ci_high"])
+        assert row[f"{metric}_ci_missing"].startswith(reason)
+
+    combined = collect_classification(
+        CollectClassificationInputs(metrics=[tmp_path / "m.parquet", tmp_path / "t.parquet"]),
+        CollectClassificationOutputs(table=tmp_path / "classification.csv"),
+    )
+    table = results_table(classification=combined.assign(model="planted"))
+    other = table[table["dataset"] == "other"]
+    shown = formatted_results_table(other).iloc[0]
+    (cell,) = [value for value in shown if isinstance(value, str) and reason in value]
+    assert cell.startswith("not computed: ") and cell.endswith(f"(n={n}, {row['n_test_positive']}+) from toy")
+    (finding,) = [f for f in classifier_findings(other) if f.topic == "infection classifier, transferred"]
+    assert "not computed" in finding.statement and "best" not in finding.statement
+    said = "are all infected (F1 needs a negative one too" if label == "infected" else "hold no infected one"
+    assert f"the {n} scored annotated observations {said}" in finding.statement
 
 
 def _imported_model_ckpt(path, source_config):

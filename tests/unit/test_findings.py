@@ -1270,6 +1270,8 @@ def test_models_are_described_in_plain_words():
         "contrastive model, time-aware sampling, NT-Xent loss, ConvNeXt-atto encoder, up to 2 epochs, "
         "trained on demo"
     )
+    one_epoch = entry(train_datasets=["demo"], training={"epochs": 1})
+    assert ", up to 1 epoch, trained on demo" in one_epoch.description()  # was "up to 1 epochs"
     imported = entry(
         checkpoint="tests/data/viscy/contrastive_test_convnext.ckpt",
         checkpoint_format="viscy",

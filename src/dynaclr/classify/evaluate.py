@@ -15,12 +15,14 @@ Protocol (:func:`fit_and_evaluate`):
    ``classification_intervals``, so editing their settings refits nothing): percentile
    bootstrap that resamples *tracks* (``fov_name, track_id``, in the order of the table's cells)
    with replacement, since observations of one track are correlated. A replicate without a
-   positive cell has undefined F1 and AUROC, one without a negative undefined AUROC: it is left
-   out of that metric's CI, the count of replicates used is recorded
+   positive or without a negative cell has undefined metrics (:func:`binary_metrics`): it is left
+   out of the CIs, the count of replicates used is recorded
    (``{metric}_bootstrap_used``), and where more than
    :data:`MAX_UNDEFINED_REPLICATE_SHARE` of them are left out no CI is reported (NaN bounds, the
    reason in ``{metric}_ci_missing``): the replicates left are those that drew more positives
-   (or negatives), a biased subset.
+   (or negatives), a biased subset. Scored cells of one class (a classifier transferred to a
+   dataset whose matched annotations are all of one class) get no metric at all: NaN, the reason
+   (:func:`one_class_reason`) in each ``{metric}_ci_missing``.
 4. The final classifier is fitted on every matched annotation and predicts every cell.
 
 Only the annotated cells' rows of the matrix are held for fitting; every cell is predicted a block
@@ -33,7 +35,6 @@ of a store), and a cell's probability does not depend on the block size
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -79,27 +80,42 @@ PREDICTION_INDEX_COLUMNS: tuple[str, ...] = (
 def binary_metrics(truth: np.ndarray, probability: np.ndarray) -> dict[str, float]:
     """``f1``, ``auroc``, ``balanced_accuracy`` of positive-class ``probability`` (threshold 0.5).
 
-    scikit-learn's metrics of the positive class ``truth == True``. A bootstrap replicate (or the
-    held-out FOVs of a few annotations) may hold one class only: then AUROC is NaN, balanced
-    accuracy the recall of the class present, and F1 NaN when there is no true positive (F1 scores
-    how the positive cells are found: with none to find, a false call would make it 0, a reading of
-    "misses every infected cell" the data cannot support).
+    scikit-learn's metrics of the positive class ``truth == True``. Each needs both classes in
+    ``truth``: a bootstrap replicate, the held-out FOVs of a few annotations or a dataset a
+    classifier is transferred to may hold one class only, and then all three are NaN (withheld,
+    :func:`one_class_reason` says why where a scores row holds one class). With no negative cell
+    no call can be false, so precision is 1 whatever is called and F1 measures recall alone: a
+    classifier calling every cell positive would score 1. With no positive cell F1 has nothing to
+    find (a false call would make it 0, "misses every infected cell", which the data cannot
+    support). With one class, balanced accuracy is the accuracy on that class, and a classifier
+    calling every cell that class would score 1. Both classes present and no positive called: F1 0
+    (every positive missed).
     """
     truth = np.asarray(truth, dtype=bool)
     probability = np.asarray(probability, dtype=np.float64)
-    if truth.size == 0:
+    if truth.all() or not truth.any():  # one class, or no cell
         return {"f1": float("nan"), "auroc": float("nan"), "balanced_accuracy": float("nan")}
     predicted = probability >= DECISION_THRESHOLD
-    with warnings.catch_warnings():
-        # one class in truth (or in truth and predictions): the metrics above are still defined
-        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
-        warnings.filterwarnings("ignore", message="A single label was found")
-        balanced_accuracy = balanced_accuracy_score(truth, predicted)
     return {
-        "f1": float(f1_score(truth, predicted, zero_division=np.nan)) if truth.any() else float("nan"),
-        "auroc": float(roc_auc_score(truth, probability)) if 0 < truth.sum() < truth.size else float("nan"),
-        "balanced_accuracy": float(balanced_accuracy),
+        "f1": float(f1_score(truth, predicted, zero_division=np.nan)),
+        "auroc": float(roc_auc_score(truth, probability)),
+        "balanced_accuracy": float(balanced_accuracy_score(truth, predicted)),
     }
+
+
+def one_class_reason(task: str, n_cells: int, n_positive: int) -> str:
+    """Why the metrics of ``n_cells`` scored annotated cells of ``task``, ``n_positive`` of them of
+    the positive class, are withheld (:func:`binary_metrics`); ``""`` when they hold both classes
+    (or none: :func:`_no_cell_scored`)."""
+    if n_cells == 0 or 0 < n_positive < n_cells:
+        return ""
+    negative, positive = task_classes(task)
+    label = positive if n_positive else negative
+    return (
+        f"the {n_cells} scored annotated cells are all {label!r}: F1, AUROC and balanced accuracy need "
+        f"both {negative!r} and {positive!r} cells (a classifier calling every cell {label!r} would "
+        "score 1); annotate cells of both classes"
+    )
 
 
 def bootstrap_replicates(
@@ -327,6 +343,8 @@ def _scores_row(
     evaluated = np.isfinite(out_of_fold)
     if evaluated.any():
         point = binary_metrics(truth[evaluated], out_of_fold[evaluated])
+        if one_class := one_class_reason(task, int(evaluated.sum()), int(truth[evaluated].sum())):
+            logger.warning("%s: metrics are NaN: %s", task, one_class)
     else:
         reason = _no_cell_scored(task, len(np.unique(matched.fovs)), cross_validated=bool(folds))
         logger.warning("%s: metrics are NaN: %s", task, reason)
@@ -363,7 +381,9 @@ def score_intervals(
     resampled by ``fov_name, track_id``.
 
     Returns:
-        The CI columns and ``n_bootstrap``, ``confidence``; with no cell scored, NaN bounds and
+        The CI columns and ``n_bootstrap``, ``confidence``; with the scored cells all of one class,
+        NaN bounds and :func:`one_class_reason` in each ``{metric}_ci_missing`` (the row's metrics
+        are NaN too: :func:`binary_metrics`); with no cell scored, NaN bounds and
         why in each ``{metric}_ci_missing``: for a dataset's own classifier (``cross_validated``)
         that fitted no fold (``n_folds`` 0), :func:`~dynaclr.config.reasons.single_class_folds`
         (annotations matched, ``n_matched``, but every fold skipped: the only way a row of
@@ -411,6 +431,9 @@ def score_intervals(
         # a fitted fold scores its test FOVs' cells, so with none scored n_folds is 0 where cross-validated
         reason = _no_cell_scored(task, int(scores["n_fovs"]), cross_validated and int(scores["n_folds"]) == 0)
         out.update({key: reason for key in out if key.endswith("_ci_missing")})
+    elif one_class := one_class_reason(task, *found):
+        # the point metrics are withheld (NaN): their reason, not "undefined in every replicate"
+        out.update({key: one_class for key in out if key.endswith("_ci_missing")})
     return {**out, "n_bootstrap": config.n_bootstrap, "confidence": config.confidence}
 
 

@@ -317,7 +317,8 @@ class ContrastiveModelEntry(StrictModel):
             return f"contrastive model, {encoder}, {source}"
         return (
             f"contrastive model, {_SAMPLING_LABELS[training.sampling]} sampling, "
-            f"{_LOSS_LABELS[training.loss]} loss, {encoder}, up to {training.epochs} epochs, trained on "
+            f"{_LOSS_LABELS[training.loss]} loss, {encoder}, up to {training.epochs} "
+            f"{'epoch' if training.epochs == 1 else 'epochs'}, trained on "
             f"{', '.join(self.train_datasets)}"
         )
 

@@ -844,9 +844,9 @@ def classifier_findings(table: pd.DataFrame, *, confidence: float = 0.95) -> lis
     """Per dataset and task, the F1 of each model's linear classifier with its CI (cross-validated on
     the dataset's own labels, and, where classifiers were fitted on another dataset, transferred)
     and the annotated cells it is scored on; the best model is said to beat another only where
-    their intervals do not overlap. A model whose F1 could not be computed (no positive among the
-    scored cells, or no annotated cell scored, with the job's reason: every fold's training FOVs held
-    one class) gets a line saying so instead of being left out, as does a
+    their intervals do not overlap. A model whose F1 could not be computed (no positive, or no
+    negative, among the scored cells, or no annotated cell scored, with the job's reason: every
+    fold's training FOVs held one class) gets a line saying so instead of being left out, as does a
     configured task that got no classifier on a dataset (``f1_<task>_not_computed``: no annotations
     of it). ``confidence``:
     the level of the F1 intervals (``analysis.classification.confidence``)."""
@@ -977,6 +977,13 @@ def _unscored(group: pd.DataFrame, column: str, positive: str) -> str:
             reason = (
                 f"the {n} scored annotated {OBSERVATIONS} hold no {positive} one (F1 needs at least one; "
                 "annotate both classes in several FOVs)"
+            )
+        elif k == n:
+            # no negative: no call can be false, so a classifier calling every cell positive scores 1
+            reason = (
+                f"the {n} scored annotated {OBSERVATIONS} are all {positive} (F1 needs a negative one too: "
+                f"without, a classifier calling every cell {positive} would score 1; annotate both classes "
+                "in several FOVs)"
             )
         else:
             continue

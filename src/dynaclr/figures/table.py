@@ -35,8 +35,9 @@ stricter definition, with ``_ci_low``/``_ci_high``; ``f1_infection`` and ``f1_di
 of classifiers cross-validated on the dataset's own annotations; ``f1_infection_transferred`` (and
 division) with CIs and ``_from``, of classifiers fitted on another dataset (``f1_*_from``) and
 scored here, each with the cells it is scored on (``_n_test``, ``_n_test_positive``: F1 is NaN
-when none of them is positive) and its CI's bootstrap replicates (``_bootstrap_used``; ``_ci_missing``:
-why there is no CI, e.g. too many resamples without a positive cell); ``dtw_onset_mae_frames`` (mean
+when they are all of one class, the reason in ``_ci_missing``, shown in its cell) and its CI's
+bootstrap replicates (``_bootstrap_used``; ``_ci_missing``: why there is no CI, e.g. too many
+resamples without a positive cell); ``dtw_onset_mae_frames`` (mean
 |aligned - true onset| over lineages with an observed onset, reference excluded) with
 ``_ci_low``/``_ci_high`` (a percentile bootstrap over lineages,
 :func:`dynaclr.pseudotime.stage.onset_error_summary`: the first page's) and ``dtw_n_lineages``;
@@ -95,7 +96,8 @@ from dynaclr.pseudotime.stage import no_event_counts, onset_error_summary
 
 #: Columns of ``classification.csv`` each F1 column carries (``f1_<task>[_transferred]_<count>``, the
 #: ``f1_`` of the last two dropped): the annotated cells an F1 is scored on and the positive ones
-#: among them (F1 is NaN without one), the bootstrap replicates its CI rests on and why it has none.
+#: among them (F1 is NaN when they are all of one class), the bootstrap replicates its CI rests on
+#: and why it has none.
 F1_COUNTS = ("n_test", "n_test_positive", "f1_bootstrap_used", "f1_ci_missing")
 
 #: Columns of ``pairs`` that the table carries first (those present), after ``model, dataset``.
@@ -535,6 +537,10 @@ def _format_value(row: pd.Series, name: str) -> str:
         reason = row.get(reasons[name], "") if name in reasons else ""
         if isinstance(reason, str) and reason:
             return f"not computed: {reason}"
+        # an F1 withheld by its job (scored cells of one class): the job's reason, with the counts
+        withheld = row.get(f"{name}_ci_missing", "") if name.startswith("f1_") else ""
+        if isinstance(withheld, str) and withheld:
+            return f"not computed: {withheld}{n}"
         if name == "dtw_onset_mae_frames" and (aligned := _count(row, "dtw_n_aligned")):
             # aligned without a true onset (no ground truth): say so, and what picked the reference
             source = row.get("dtw_state_source", "")
