@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import build_patch_store
+from scipy.stats import spearmanr
 
 from dynaclr.config.analysis import InterpretationConfig
 from dynaclr.config.patches import PatchSpec
@@ -22,9 +23,16 @@ from dynaclr.interpretation import (
     cell_features,
     central_cell_mask,
     component_feature_correlation,
+    plot_correlation_heatmap,
     plot_gallery,
     principal_components,
     quantile_bin_draw,
+)
+from dynaclr.interpretation.components import (
+    UNDEFINED_RHO,
+    _rank_plans,
+    _weighted_rank_correlation,
+    rho_excludes_zero,
 )
 from dynaclr.interpretation.features import KEY_COLUMNS
 from dynaclr.interpretation.stage import (
@@ -36,6 +44,7 @@ from dynaclr.interpretation.stage import (
     interpret_embeddings_stage,
 )
 from dynaclr.io import ArtifactError, ArtifactKind, make_provenance, read_csv, read_table, write_table
+from dynaclr.numerics.bootstrap import ONE_CLUSTER
 from dynaclr.numerics.crop import center_crop
 from dynaclr.patches import open_patch_store
 
@@ -132,14 +141,91 @@ def test_a_component_built_to_track_a_feature_has_rho_near_one():
     )
     scores, explained = principal_components(embeddings, n_components=8, seed=0)
     assert scores.shape == (n, 5) and explained[0] > 0.8 and np.all(np.diff(explained) <= 0)
-    table = component_feature_correlation(scores, explained, features)
+    table = component_feature_correlation(scores, explained, features, np.arange(n) // 3, n_bootstrap=200)
     pc1 = table[table["pc"] == 1].set_index("feature")
-    assert abs(pc1.loc["size", "rho"]) > 0.98 and pc1.loc["size", "p_value"] < 1e-10
-    assert abs(pc1.loc["noise", "rho"]) < 0.2 and pc1.loc["noise", "n_cells"] == n - 1
-    assert np.isnan(pc1.loc["constant", "rho"])
+    assert abs(pc1.loc["size", "rho"]) > 0.98 and rho_excludes_zero(pc1.loc[["size"]]).all()
+    assert pc1.loc["size", "rho_ci_low"] <= pc1.loc["size", "rho"] <= pc1.loc["size", "rho_ci_high"]
+    assert abs(pc1.loc["noise", "rho"]) < 0.2 and pc1.loc["noise", "n_observations"] == n - 1
+    assert pc1.loc["noise", "n_tracks"] == n // 3 and pc1.loc["size", "rho_ci_missing"] == ""
+    assert np.isnan(pc1.loc["constant", "rho"]) and np.isnan(pc1.loc["constant", "rho_ci_low"])
+    assert pc1.loc["constant", "rho_ci_missing"] == UNDEFINED_RHO
     assert len(table) == 5 * 3
     again, _ = principal_components(embeddings, n_components=8, seed=0)
     np.testing.assert_array_equal(scores, again)
+
+
+def test_the_same_cells_seen_at_more_frames_gain_no_certainty():
+    """The paper's rho is over observations (a cell at each frame), its uncertainty over tracks: 8
+    cells seen at 6 frames each are 8 cells, not 48. Spearman's p-value, counting observations as
+    cells, gave p = 0.18 at one frame and p = 0.00017 at six for the same cells."""
+    rng = np.random.default_rng(1)
+    n_tracks, n_frames = 8, 6
+    pc = rng.normal(size=n_tracks)
+    feature = pc + rng.normal(scale=1.5, size=n_tracks)
+    once = component_feature_correlation(
+        pc[:, None], np.array([0.5]), pd.DataFrame({"f": feature}), np.arange(n_tracks)
+    ).iloc[0]
+    noise = rng.normal(scale=0.01, size=(n_tracks * n_frames, 2))
+    repeated = component_feature_correlation(
+        np.repeat(pc, n_frames)[:, None] + noise[:, :1],
+        np.array([0.5]),
+        pd.DataFrame({"f": np.repeat(feature, n_frames) + noise[:, 1]}),
+        np.repeat([f"A/1/0/{track}" for track in range(n_tracks)], n_frames),
+    ).iloc[0]
+    assert (repeated["n_observations"], repeated["n_tracks"]) == (48, 8)
+    assert (once["n_observations"], once["n_tracks"]) == (8, 8)
+    # the paper's rho over observations, as scipy computes it
+    assert repeated["rho"] == pytest.approx(
+        spearmanr(np.repeat(pc, n_frames) + noise[:, 0], np.repeat(feature, n_frames) + noise[:, 1]).statistic
+    )
+    for row in (once, repeated):
+        assert row["rho_ci_low"] < 0 < row["rho_ci_high"] and row["rho_ci_missing"] == ""
+    assert not rho_excludes_zero(pd.DataFrame([repeated])).any()
+    # the repeated frames narrow the interval by no more than the noise added to them
+    width = once["rho_ci_high"] - once["rho_ci_low"]
+    assert repeated["rho_ci_high"] - repeated["rho_ci_low"] > 0.7 * width
+
+
+def test_the_track_bootstrap_resamples_tracks_and_reranks_them():
+    """A resample's rho is Spearman's of the resampled observations (ties at their mean rank): the
+    rank weights equal the resample written out row by row; one track has no interval."""
+    rng = np.random.default_rng(2)
+    scores = rng.normal(size=(40, 2))
+    features = np.round(scores + rng.normal(size=(40, 2)), 1)  # ties
+    copies = rng.integers(0, 3, size=40)
+    rows = np.repeat(np.arange(40), copies)
+    weighted = _weighted_rank_correlation(copies[None].astype(float), _rank_plans(scores, features), 2)[0]
+    for k in range(2):
+        for f in range(2):
+            expected = spearmanr(scores[rows, k], features[rows, f]).statistic
+            assert weighted[k, f] == pytest.approx(expected, abs=1e-12)
+    one = component_feature_correlation(
+        scores, np.ones(2), pd.DataFrame(features, columns=["a", "b"]), np.zeros(40), n_bootstrap=50
+    )
+    assert one["rho"].notna().all() and one["rho_ci_low"].isna().all()
+    assert (one["rho_ci_missing"] == ONE_CLUSTER).all() and (one["n_tracks"] == 1).all()
+
+
+def test_the_heatmap_calls_no_pair_shown_whose_interval_includes_zero():
+    table = pd.DataFrame(
+        {
+            "pc": [1, 1, 2, 2],
+            "explained_variance_ratio": [0.6, 0.6, 0.3, 0.3],
+            "feature": ["a", "b", "a", "b"],
+            "rho": [0.9, 0.2, -0.1, 0.5],
+            "rho_ci_low": [-0.2, 0.1, -0.3, np.nan],
+            "rho_ci_high": [0.95, 0.3, 0.1, np.nan],
+            "n_observations": 48,
+            "n_tracks": 8,
+            "confidence": 0.95,
+        }
+    )
+    _, caption = plot_correlation_heatmap(table, "m, d")
+    assert "1 of 4 pairs have a 95 % interval over tracks that excludes 0" in caption
+    assert "the strongest is PC1 with b (rho 0.20, 0.10 to 0.30)" in caption
+    assert "48 cell observations" in caption and "8 tracks" in caption
+    _, caption = plot_correlation_heatmap(table.assign(rho_ci_low=-1.0, rho_ci_high=1.0), "m, d")
+    assert "No pair's 95 % interval over tracks excludes 0" in caption and "strongest" not in caption
 
 
 def test_quantile_bins_draw_cells_from_low_to_high():
@@ -258,6 +344,11 @@ def test_stages_write_the_table_heatmap_and_gallery(patch_store, tmp_path):
     assert list(written.columns) == list(CORRELATION_COLUMNS) and len(written) == len(table) == 4 * 18
     pc1 = written[written["pc"] == 1].set_index("feature")
     assert abs(pc1.loc["raw:Nuclei_mean", "rho"]) > 0.99
+    # the interval is over the plate's tracks, not its cell observations
+    n_tracks = len(index.groupby(["fov_name", "track_id"]))
+    assert n_tracks < len(index) and (written["n_tracks"] == n_tracks).all()
+    assert (written.loc[written["rho"].notna(), "n_observations"] <= len(index)).all()
+    assert (written["n_bootstrap"] == 1000).all() and (written["confidence"] == 0.95).all()
     for path in outputs.model_dump().values():
         assert Path(path).stat().st_size > 0
 

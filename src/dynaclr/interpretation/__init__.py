@@ -3,7 +3,8 @@
 * :func:`cell_features`: engineered features of every patch of a store (shape of the central
   cell, intensity, entropy, radial profile, texture), streamed in batches;
 * :func:`principal_components`, :func:`component_feature_correlation`: seeded PCA and the Spearman
-  table of components against features;
+  table of components against features (the paper's rho over cell observations, its interval from a
+  bootstrap over tracks; :func:`rho_excludes_zero`);
 * :func:`quantile_bin_draw`, :func:`plot_gallery`, :func:`plot_correlation_heatmap`: galleries of
   cells along the components, the heatmap;
 * :func:`cell_features_stage`, :func:`interpret_embeddings_stage`: the rules' calls.
@@ -19,6 +20,7 @@ from dynaclr.interpretation.components import (
     component_feature_correlation,
     principal_components,
     quantile_bin_draw,
+    rho_excludes_zero,
 )
 from dynaclr.interpretation.features import (
     CHANNEL_FEATURES,
@@ -41,4 +43,5 @@ __all__ = [
     "plot_gallery",
     "principal_components",
     "quantile_bin_draw",
+    "rho_excludes_zero",
 ]

@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
+from dynaclr.interpretation.components import rho_excludes_zero
 from dynaclr.io.figures import new_figure
 
 #: One gallery row group: its label, and per column the ``(Y, X)`` images stacked top to bottom.
@@ -19,39 +20,60 @@ GalleryGroup = tuple[str, Sequence[Sequence[np.ndarray]]]
 
 
 def plot_correlation_heatmap(correlation: pd.DataFrame, label: str = "") -> tuple[Figure, str]:
-    """Heatmap of Spearman's rho, components (rows, with their % variance) x features (columns).
+    """Heatmap of Spearman's rho, components (rows, with their % variance) x features (columns); a
+    cross on each pair whose interval over tracks includes 0 or is withheld.
 
     Args:
-        correlation: columns ``pc, explained_variance_ratio, feature, rho`` (one row per pair).
+        correlation: columns ``pc, explained_variance_ratio, feature, rho, rho_ci_low, rho_ci_high,
+            n_observations, n_tracks, confidence`` (one row per pair,
+            :func:`~dynaclr.interpretation.component_feature_correlation`).
         label: the model/dataset name for the title and caption.
     """
+    excludes = rho_excludes_zero(correlation)
     rho = correlation.pivot(index="pc", columns="feature", values="rho").sort_index()
     rho = rho.loc[:, list(correlation["feature"].unique())]  # the table's feature order, not alphabetical
+    shown = correlation.assign(_excludes=excludes).pivot(index="pc", columns="feature", values="_excludes")
+    shown = shown.reindex(index=rho.index, columns=rho.columns)
     explained = correlation.groupby("pc")["explained_variance_ratio"].first().reindex(rho.index)
     figure = new_figure(max(5.0, 0.28 * rho.shape[1] + 2.0), max(2.5, 0.35 * rho.shape[0] + 1.8))
     ax = figure.subplots()
     image = ax.imshow(rho.to_numpy(dtype=np.float64), cmap="RdBu_r", vmin=-1.0, vmax=1.0, aspect="auto")
+    rows, cols = np.nonzero(~shown.to_numpy(dtype=bool))
+    ax.scatter(cols, rows, marker="x", s=10, linewidths=0.6, color="0.35")
     ax.set_xticks(range(rho.shape[1]), list(rho.columns), rotation=90, fontsize=6)
     ax.set_yticks(
         range(rho.shape[0]), [f"PC{pc} ({100 * v:.1f}%)" for pc, v in explained.items()], fontsize=7
     )
     ax.set_title(f"{label}: Spearman rho of principal components and features", fontsize=9)
     figure.colorbar(image, ax=ax, label="Spearman rho", shrink=0.8)
-    strongest = (
-        correlation.loc[correlation["rho"].abs().idxmax()] if correlation["rho"].notna().any() else None
-    )
-    summary = (
-        f" The strongest is PC{int(strongest['pc'])} with {strongest['feature']} "
-        f"(rho {strongest['rho']:.2f})."
-        if strongest is not None
-        else ""
-    )
+    level = f"{100 * float(correlation['confidence'].iloc[0]):g} %" if len(correlation) else "the"
+    n_tracks = int(correlation["n_tracks"].max()) if len(correlation) else 0
+    n_observations = int(correlation["n_observations"].max()) if len(correlation) else 0
+    clear = correlation[excludes]
+    if len(clear):
+        strongest = clear.loc[clear["rho"].abs().idxmax()]
+        summary = (
+            f" {len(clear)} of {len(correlation)} pairs have a {level} interval over tracks that excludes 0; "
+            f"the strongest is PC{int(strongest['pc'])} with {strongest['feature']} "
+            f"(rho {strongest['rho']:.2f}, "
+            f"{strongest['rho_ci_low']:.2f} to {strongest['rho_ci_high']:.2f})."
+        )
+    else:
+        summary = (
+            f" No pair's {level} interval over tracks excludes 0: none of these correlations is shown to "
+            "differ from none."
+        )
     caption = (
         f"{label + ': ' if label else ''}Spearman rank correlation of the first {rho.shape[0]} principal "
         f"components of the embeddings (rows, % of variance each explains) with {rho.shape[1]} engineered "
         "features of each cell's patch (columns: shape of the central cell's Otsu mask, intensity mean and "
-        "IQR, entropy, radial slope, GLCM texture, per channel). Red: the feature rises along the component; "
-        f"blue: it falls; white: unrelated or constant.{summary}"
+        "IQR, entropy, radial slope, GLCM texture, per channel), over "
+        f"{n_observations:,} cell observations (the paper's rho: a cell at each frame) of "
+        f"{n_tracks:,} tracks. "
+        "Red: the feature rises along the component; blue: it falls; white: unrelated or constant. A cross "
+        f"marks a pair whose {level} interval (percentile bootstrap over tracks: a track's frames are not "
+        "independent cells) includes 0 or is withheld: not shown to differ from no correlation."
+        f"{summary}"
     )
     return figure, caption
 

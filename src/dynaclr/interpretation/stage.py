@@ -275,7 +275,9 @@ def interpret_scores(
             f"{channel}; choose one of them"
         )
     label = f"{model}, {dataset}"
-    correlation = component_feature_correlation(scores, explained, features)
+    # a track is its (fov_name, track_id): the bootstrap's cluster
+    tracks = cells.groupby(["fov_name", "track_id"], sort=False).ngroup().to_numpy()
+    correlation = component_feature_correlation(scores, explained, features, tracks)
     correlation.insert(0, "dataset", dataset)
     correlation.insert(0, "model", model)
     correlation = correlation.loc[:, list(CORRELATION_COLUMNS)]
