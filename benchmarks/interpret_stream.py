@@ -70,7 +70,9 @@ def prepare(workdir: Path, n_cells: int, n_features: int, n_channels: int) -> No
     channels = list(CHANNELS[:n_channels])
     spec: dict[str, Any] = {"name": "bench", "channels": channels, "patches_per_shard": 1024}
     group = zarr.open_group(str(paths["patches_zarr"]), mode="w", zarr_format=3)
-    group.attrs.update({"channel_names": channels, "time_interval_minutes": 30.0, "patch_spec": spec})
+    group.attrs.update(
+        {"channel_names": channels, "time_interval_minutes": 30.0, "patch_spec": spec, "patch_size_yx_px": 16}
+    )
     create_patch_array(group, len(truth), (n_channels, 1, 16, 16), "float32", 1024)
     write_zarr_provenance(paths["patches_zarr"], make_provenance(ArtifactKind.PATCHES, spec))
     index = truth.loc[:, ["fov_name", "well", "condition", "track_id", "parent_track_id", "lineage_id", "t"]]
