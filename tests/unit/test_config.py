@@ -12,6 +12,7 @@ from conftest import REPO_ROOT
 from pydantic import ValidationError
 
 from dynaclr.config import WorkflowConfig, load_config
+from dynaclr.config.embeddings import EngineeredFeaturesConfig, engineered_features_misfit
 from dynaclr.config.schema import render_schema
 
 DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
@@ -363,7 +364,7 @@ def test_engineered_feature_rings_and_offsets_the_patches_cannot_hold_are_refuse
     assert (
         "analysis.engineered_features.radial_rings: expected rings that each hold a pixel of the 16 x 16 px "
         "crop (analysis.engineered_features.crop_size_yx_px), found 32"
-    ) in str(info.value) and "use at most 10, or larger patches" in str(info.value)
+    ) in str(info.value) and "use at most 10, or a larger crop" in str(info.value)
     with pytest.raises(ValidationError) as info:
         WorkflowConfig.model_validate(_tiny_with(features({"texture_distances_px": [1, 60]})))
     assert (
@@ -375,6 +376,39 @@ def test_engineered_feature_rings_and_offsets_the_patches_cannot_hold_are_refuse
     WorkflowConfig.model_validate(
         _tiny_with(features({"crop_size_yx_px": [16, 16], "radial_rings": 32}, baselines=("random_weights",)))
     )
+
+
+@pytest.mark.parametrize("crop", [[-3, 4], [0, 0], [1, 2]])
+def test_an_engineered_features_crop_below_2_px_is_refused_naming_the_key(crop):
+    """A negative crop failed inside numpy ("negative dimensions are not allowed", no key named) and a
+    0 or 1 px one was advised to "use at most 0" rings; the smallest measurable patch is 2 x 2 px (a
+    pixel pair 1 px apart along Y and X, one ring)."""
+
+    def edit(config):
+        config["analysis"]["engineered_features"] = {"crop_size_yx_px": crop}
+        config["analysis"]["baselines"] = ["engineered_features"]
+
+    with pytest.raises(ValidationError) as info:
+        WorkflowConfig.model_validate(_tiny_with(edit))
+    assert (
+        f"crop_size_yx_px: expected two pixel counts of at least 2 each (the smallest patch with a pixel "
+        f"pair 1 px apart along Y and X), e.g. [24, 24], found {crop}"
+    ) in str(info.value)
+    assert "use at most 0" not in str(info.value) and "negative dimensions" not in str(info.value)
+    smallest = EngineeredFeaturesConfig(crop_size_yx_px=(2, 2), radial_rings=1, texture_distances_px=(1,))
+    assert engineered_features_misfit(smallest, 2, 2, "crop (crop_size_yx_px)") == ""
+
+
+def test_a_misfit_no_count_can_fix_advises_larger_patches_only():
+    config = EngineeredFeaturesConfig(radial_rings=1, texture_distances_px=(1,))
+    misfit = engineered_features_misfit(config, 1, 2, "patches")
+    assert "hold none (their columns would be 0 for every cell); use larger patches" in misfit
+    assert "would be empty), found [1]; use larger patches" in misfit
+    assert "at most 0" not in misfit and "up to 0" not in misfit
+    cropped = engineered_features_misfit(
+        EngineeredFeaturesConfig(radial_rings=4), 3, 3, "crop (crop_size_yx_px)"
+    )
+    assert cropped.endswith("use at most 2, or a larger crop")
 
 
 ATTRIBUTION_INDICES = {

@@ -541,3 +541,65 @@ def test_a_store_of_another_depth_is_refused_naming_the_store_and_the_model(
     assert message.startswith(f"{store['zarr']}: expected patches of 2 channel(s) x 3 slice(s), the input of")
     assert str(store_and_model["checkpoint"]) in message and "found 2 x 5" in message
     assert not (tmp_path / "x.zarr").exists()
+
+
+def _with_recorded_config(source: Path, target: Path, **changes: object) -> Path:
+    """A copy of model.ckpt ``source`` whose recorded training config has ``changes``."""
+    checkpoint = torch.load(source, weights_only=True)
+    checkpoint["hyper_parameters"]["config"].update(changes)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, target)
+    return target
+
+
+def test_a_checkpoint_recording_negative_time_under_ntxent_is_read_without_it(store_and_model, tmp_path):
+    """negative_time with loss: ntxent was accepted before session 26 (it changed nothing trained);
+    the config refusal made every such model.ckpt unreadable (embed, import_model, distill, occlusion,
+    classify) with a bare ValidationError naming no file. It is now read as the same model."""
+    assert MODEL_CONFIG["loss"] == "ntxent"
+    old = _with_recorded_config(
+        store_and_model["checkpoint"], tmp_path / "old" / "model.ckpt", negative_time="same"
+    )
+    with pytest.raises(ValueError, match="negative_time: expected null with loss ntxent"):
+        ContrastiveModelConfig.model_validate({**MODEL_CONFIG, "negative_time": "same"})  # new configs
+    read = read_contrastive_checkpoint(old)
+    assert read.config == read_contrastive_checkpoint(store_and_model["checkpoint"]).config
+    assert read.config.negative_time is None
+    module, _ = load_contrastive_model(old)
+    assert module.config == read.config
+    output = _embed(
+        {**store_and_model, "checkpoint": old}, "time_aware", tmp_path / "x.zarr", EmbeddingConfig()
+    )
+    expected = _embed(store_and_model, "time_aware", tmp_path / "y.zarr", EmbeddingConfig())
+    np.testing.assert_array_equal(
+        np.asarray(read_embeddings(output).X), np.asarray(read_embeddings(expected).X)
+    )
+
+
+def test_a_checkpoint_recording_a_config_this_version_does_not_read_is_refused_naming_it(
+    store_and_model, tmp_path
+):
+    bad = _with_recorded_config(
+        store_and_model["checkpoint"], tmp_path / "bad" / "model.ckpt", loss="infonce"
+    )
+    for read in (read_contrastive_checkpoint, load_contrastive_model):
+        with pytest.raises(ArtifactError) as raised:
+            read(bad)
+        message = str(raised.value)
+        assert message.startswith(f"{bad}: the training config it records (hyper_parameters.config)")
+        assert "loss" in message and "infonce" in message
+        assert f"`snakemake --forcerun {bad}`" in message
+
+
+def test_engineered_features_the_stored_patches_cannot_hold_are_refused_naming_the_store(
+    store_and_model, tmp_path
+):
+    """The embed job's refusal of offsets the patches cannot hold named the key but no file."""
+    config = EngineeredFeaturesConfig(texture_distances_px=(1, 500))
+    with pytest.raises(ArtifactError) as raised:
+        _embed(store_and_model, "engineered_features", tmp_path / "features.zarr", config)
+    assert str(raised.value).startswith(
+        f"{store_and_model['zarr']}: analysis.engineered_features.texture_distances_px: expected offsets "
+        "below"
+    )
+    assert "found [500]" in str(raised.value)

@@ -104,6 +104,23 @@ def test_lineages_seen_on_one_side_only_give_no_change():
     assert "no lineage is aligned on both sides" in caption
 
 
+def test_a_change_and_rho_not_measured_are_said_so_not_printed_as_nan():
+    """Lineages seen after the event only, of one value: the finding read "x (x): no change: no lineage
+    is aligned ..." (a change not measured stated as none) and "Spearman rho with pseudo-time nan.";
+    now the change is "not measured" with the reason, and the rho is left out."""
+    pseudotime = _pseudotime()
+    pseudotime = pseudotime[pseudotime["pseudotime"] >= 0]
+    cells = _cells(pseudotime).assign(ER_radial_slope=-1.0)
+    frames = feature_frames(pseudotime, cells, ["ER_radial_slope"])
+    trajectory, summary = feature_trajectories(
+        frames, ["ER_radial_slope"], {"ER_radial_slope": "x"}, model="m", dataset="d"
+    )
+    assert np.isnan(summary["change"].item()) and np.isnan(summary["spearman_rho"].item())
+    _, caption = plot_feature_trajectories(trajectory, summary)
+    assert "ER_radial_slope (x): change not measured (no lineage is aligned on both sides" in caption
+    assert "no change" not in caption and "nan" not in caption and "Spearman" not in caption
+
+
 def test_a_movie_whose_pseudotime_was_not_aligned_gets_not_computed_outputs(tmp_path, caplog):
     """align_pseudotime wrote an empty table marked ``not_aligned`` (tracks never linked; known only at
     run time, so the job is planned): the stage writes its tables empty with their columns and a

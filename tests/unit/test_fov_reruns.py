@@ -20,8 +20,9 @@ from iohub.ngff import open_ome_zarr
 from plate_helpers import write_plate
 from test_early_checks import SHAPE, plate_config
 
-from dynaclr.io import make_provenance, write_table
-from dynaclr.io.tables import POSITION_READINGS
+from dynaclr.io import ArtifactError, make_provenance, write_table
+from dynaclr.io.provenance import PROVENANCE_KEY
+from dynaclr.io.tables import POSITION_READINGS, import_checked_fovs, read_table_provenance
 
 FOVS = ["A/1/0", "A/1/1", "A/2/0", "B/1/0"]
 #: the products of one dataset's per-FOV stages and their gathers
@@ -244,3 +245,22 @@ def test_any_position_written_again_reruns_an_import_whose_record_names_no_fov(
     plate, workdir = imported_and_root_rewritten(tmp_path)
     rewrite_position(plate, "A/1/1")
     assert planned(workdir, IMPORTED_TARGETS)["import_tracks"] == 1
+
+
+def test_a_tracks_table_whose_record_is_no_json_leaves_every_position_a_plain_input(tmp_path: Path) -> None:
+    """A tracks table whose dynaclr record is not JSON raised a bare JSONDecodeError at planning (the
+    whole dry run failed, naming no file): it names no checked FOV now, as a table without a record, and
+    a reader of the table is refused naming the file."""
+    bad = tmp_path / "tracks.parquet"
+    pq.write_table(pa.table({"x": [0]}).replace_schema_metadata({PROVENANCE_KEY: b"{not json"}), bad)
+    assert import_checked_fovs(bad) is None
+    with pytest.raises(ArtifactError) as raised:
+        read_table_provenance(bad, "tracks")
+    assert str(raised.value).startswith(f"{bad}: cannot be read as a 'tracks' artifact (JSONDecodeError")
+    truncated = tmp_path / "truncated.parquet"
+    truncated.write_bytes(b"PAR1xx")
+    assert import_checked_fovs(truncated) is None
+    readings = {"frames": [["A/1/0", 0], ["A/1/0", 3], ["B/2/1", 1]]}
+    good = tmp_path / "good.parquet"
+    write_table(pd.DataFrame({"x": [0]}), good, make_provenance("tracks", {POSITION_READINGS: readings}))
+    assert import_checked_fovs(good) == ["A/1/0", "B/2/1"]

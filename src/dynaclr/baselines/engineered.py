@@ -22,6 +22,7 @@ dominates a cosine distance (temporal metrics, DTW) by its unit.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import zarr
@@ -36,6 +37,7 @@ from dynaclr.config.embeddings import (
     feature_names,
     ring_labels,
 )
+from dynaclr.io import ArtifactError
 from dynaclr.numerics.crop import center_crop
 from dynaclr.numerics.normalization import zscore_with
 
@@ -113,9 +115,14 @@ def _intensity_features(patches: np.ndarray, config: EngineeredFeaturesConfig) -
     return out
 
 
-def _check_fits(config: EngineeredFeaturesConfig, height: int, width: int, measured: str) -> None:
-    """Refuse rings or co-occurrence offsets that ``height x width`` px ``measured`` cannot hold."""
+def _check_fits(
+    config: EngineeredFeaturesConfig, height: int, width: int, measured: str, source: str | Path | None = None
+) -> None:
+    """Refuse rings or co-occurrence offsets that ``height x width`` px ``measured`` cannot hold: an
+    :class:`~dynaclr.io.ArtifactError` naming ``source`` (the patch store) where given, else ValueError."""
     misfit = engineered_features_misfit(config, height, width, measured)
+    if misfit and source is not None:
+        raise ArtifactError(f"{source}: {misfit}")
     if misfit:
         raise ValueError(misfit)
 
@@ -177,16 +184,25 @@ def standardize_with_statistics(matrix: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def engineered_features(
-    patches: zarr.Array | np.ndarray, config: EngineeredFeaturesConfig, show_progress: bool = True
+    patches: zarr.Array | np.ndarray,
+    config: EngineeredFeaturesConfig,
+    show_progress: bool = True,
+    source: str | Path | None = None,
 ) -> np.ndarray:
     """Raw engineered features ``(N, F)`` of every patch ``(N, C, Z, Y, X)`` (columns of
     :func:`feature_names`), computed ``config.batch_size`` patches at a time after the optional
-    centre crop ``config.crop_size_yx_px``."""
+    centre crop ``config.crop_size_yx_px``.
+
+    Raises:
+        ValueError: rings or offsets the patches measured cannot hold
+            (:func:`~dynaclr.config.embeddings.engineered_features_misfit`).
+        ArtifactError: the same where ``source`` (the patch store's path) is given, naming it.
+    """
     if len(patches.shape) != 5:
         raise ValueError(f"patches must be (N, C, Z, Y, X), got shape {tuple(patches.shape)}")
     crop = config.crop_size_yx_px
     height, width = crop if crop is not None else (int(patches.shape[3]), int(patches.shape[4]))
-    _check_fits(config, height, width, "crop (crop_size_yx_px)" if crop is not None else "patches")
+    _check_fits(config, height, width, "crop (crop_size_yx_px)" if crop is not None else "patches", source)
     rings = ring_labels(height, width, config.radial_rings)
     n_rows = int(patches.shape[0])
     rows: list[np.ndarray] = []

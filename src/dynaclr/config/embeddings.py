@@ -190,7 +190,9 @@ class EngineeredFeaturesConfig(StrictModel):
     """
 
     crop_size_yx_px: tuple[int, int] | None = Field(
-        None, description="Centre crop (Y, X) in pixels before measuring; null uses the whole patch."
+        None,
+        description="Centre crop (Y, X) in pixels before measuring, each side at least 2 (the smallest "
+        "patch with a co-occurrence offset of 1 px); null uses the whole patch.",
     )
     intensity_percentiles: tuple[float, ...] = Field(
         (5.0, 25.0, 50.0, 75.0, 95.0), description="Percentiles (0-100) of each channel's intensities."
@@ -221,6 +223,16 @@ class EngineeredFeaturesConfig(StrictModel):
     def _percentiles_in_range(cls, value: tuple[float, ...]) -> tuple[float, ...]:
         if any(not 0.0 <= p <= 100.0 for p in value):
             raise ValueError(f"intensity_percentiles must lie in [0, 100], e.g. [5, 50, 95]; got {value}")
+        return value
+
+    @field_validator("crop_size_yx_px")
+    @classmethod
+    def _measurable_crop(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and min(value) < 2:
+            raise ValueError(
+                f"crop_size_yx_px: expected two pixel counts of at least 2 each (the smallest patch with a "
+                f"pixel pair 1 px apart along Y and X), e.g. [24, 24], found {list(value)}"
+            )
         return value
 
     @field_validator("texture_distances_px")
@@ -264,6 +276,7 @@ def engineered_features_misfit(
     homogeneity and energy 0, correlation 1), averaged into the offset's four columns (every cell the same
     where no angle has a pair). Both came out of the embed job with exit 0."""
     problems = []
+    larger = "a larger crop" if measured.startswith("crop") else "larger patches"
     empty = _empty_rings(height, width, config.radial_rings)
     if empty:
         # every count up to this one gives each ring pixels (counts above can, then fail again)
@@ -271,8 +284,8 @@ def engineered_features_misfit(
         problems.append(
             f"analysis.engineered_features.radial_rings: expected rings that each hold a pixel of the "
             f"{height} x {width} px {measured}, found {config.radial_rings}, whose rings {empty} are "
-            f"narrower than a pixel and hold none (their columns would be 0 for every cell); use at most "
-            f"{fitting}, or larger patches"
+            f"narrower than a pixel and hold none (their columns would be 0 for every cell); "
+            + (f"use at most {fitting}, or {larger}" if fitting >= 1 else f"use {larger}")
         )
     side = min(height, width)
     far = [d for d in config.texture_distances_px if d >= side]
@@ -280,8 +293,8 @@ def engineered_features_misfit(
         problems.append(
             f"analysis.engineered_features.texture_distances_px: expected offsets below the {side} px side "
             f"of the {height} x {width} px {measured} (no pixel pair lies that far apart along it, so the "
-            f"co-occurrence matrix of its angle, 0 or 90 degrees, would be empty), found {far}; use offsets "
-            f"up to {side - 1}, or larger patches"
+            f"co-occurrence matrix of its angle, 0 or 90 degrees, would be empty), found {far}; "
+            + (f"use offsets up to {side - 1}, or {larger}" if side > 1 else f"use {larger}")
         )
     return "; ".join(problems)
 

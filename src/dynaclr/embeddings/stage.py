@@ -167,7 +167,7 @@ def _engineered(
 ) -> tuple[ad.AnnData, dict[str, Any]]:
     from dynaclr.baselines import engineered_features, feature_names, standardize_with_statistics
 
-    raw = engineered_features(store.array, config)
+    raw = engineered_features(store.array, config, source=store.zarr_path)
     standardized, mean, std = standardize_with_statistics(raw)
     adata = build_anndata(
         standardized,

@@ -215,11 +215,16 @@ def _finding(row: pd.Series) -> str:
     name = f"{row['feature']} ({row['source']})"
     missing = row.get("change_ci_missing")
     missing = missing if isinstance(missing, str) and missing else "no CI"
-    rho = f"Spearman rho with pseudo-time {row['spearman_rho']:.2f}."
+    # a rho of constant values, or of fewer than 3 frames, is not measured: left out, not "nan"
+    rho = (
+        f"; Spearman rho with pseudo-time {row['spearman_rho']:.2f}."
+        if np.isfinite(row["spearman_rho"])
+        else "."
+    )
     if not np.isfinite(row["change"]):
-        return f"{name}: no change: {missing}; {rho}"
+        return f"{name}: change not measured ({missing}){rho}"
     if not np.isfinite(row["change_ci_low"]):
-        return f"{name}: {row['change']:+.3g} after minus before, per lineage, no CI ({missing}); {rho}"
+        return f"{name}: {row['change']:+.3g} after minus before, per lineage, no CI ({missing}){rho}"
     excludes_zero = row["change_ci_low"] > 0 or row["change_ci_high"] < 0
     verdict = (
         ("rises" if row["change"] > 0 else "falls") if excludes_zero else "shows no change beyond its CI"
@@ -229,7 +234,7 @@ def _finding(row: pd.Series) -> str:
     return (
         f"{name} {verdict} across the event: {row['change']:+.3g} after minus before, per lineage "
         f"(95 % CI {row['change_ci_low']:.3g} to {row['change_ci_high']:.3g}, "
-        f"{_lineages(int(row['n_lineages_both_sides']))}{left_out}); {rho}"
+        f"{_lineages(int(row['n_lineages_both_sides']))}{left_out}){rho}"
     )
 
 

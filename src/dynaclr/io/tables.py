@@ -15,6 +15,7 @@ import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -56,12 +57,22 @@ def read_table_provenance(path: str | Path, kind: str) -> Provenance:
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"{path}: file not found (expected a '{kind}' table)")
+    return check_provenance(_recorded_provenance(path, kind), kind, path)
+
+
+def _recorded_provenance(path: Path, kinds: str | Sequence[str]) -> dict[str, Any] | None:
+    """The provenance record in the Parquet metadata of ``path`` as read JSON; ``None`` where it has none.
+
+    Raises:
+        ArtifactError: the file or its record cannot be parsed (a damaged file, or a record that is no
+            JSON: a ``JSONDecodeError`` naming no file before).
+    """
     try:
         metadata = pq.read_schema(path).metadata or {}
-    except Exception as err:  # pyarrow raises several error types for a damaged file
-        raise unreadable_artifact(path, kind, err) from err
-    raw = metadata.get(PROVENANCE_KEY.encode())
-    return check_provenance(json.loads(raw) if raw else None, kind, path)
+        raw = metadata.get(PROVENANCE_KEY.encode())
+        return json.loads(raw) if raw else None
+    except Exception as err:  # pyarrow raises several error types for a damaged file; json ValueError
+        raise unreadable_artifact(path, kinds, err) from err
 
 
 def read_optional_table_provenance(
@@ -86,13 +97,7 @@ def read_optional_table_provenance(
     expected = " or ".join(accepted_kinds)
     if not path.exists():
         raise ArtifactError(f"{path}: table not found (the {what}: a table of kind {expected}, or your own)")
-    try:
-        metadata = pq.read_schema(path).metadata or {}
-    except Exception as err:  # pyarrow raises several error types for a damaged file
-        raise unreadable_artifact(path, accepted_kinds, err) from err
-    raw = metadata.get(PROVENANCE_KEY.encode())
-    record = json.loads(raw) if raw else None
-    return check_optional_provenance(record, accepted_kinds, path, what)
+    return check_optional_provenance(_recorded_provenance(path, accepted_kinds), accepted_kinds, path, what)
 
 
 def read_table(
@@ -310,12 +315,13 @@ def import_checked_fovs(path: str | Path) -> list[str] | None:
     positions (its record's :data:`POSITION_READINGS` ``frames``, ``[fov_name, t]`` each:
     :func:`~dynaclr.tracking.position_check.check_positions_on_cells`), in the order checked; ``[]``
     where it read none. ``None`` where no record says which: no such file, a table without a dynaclr
-    record or of another kind or schema, or an import recorded without readings. Rule
-    ``import_tracks`` depends on the metadata files of these positions of a plate of your own
-    (workflow/rules/common.smk, ``import_tracks_metadata``): one written again reruns the check."""
+    record or of another kind or schema, a damaged file or record (not JSON), or an import recorded
+    without readings. Rule ``import_tracks`` depends on the metadata files of these positions of a
+    plate of your own (workflow/rules/common.smk, ``import_tracks_metadata``): one written again
+    reruns the check."""
     try:
         config = read_table_provenance(path, "tracks").config
-    except ArtifactError:
+    except (ArtifactError, ValueError):  # planning goes on: every position is then a plain input
         return None
     readings = config.get(POSITION_READINGS)
     frames = readings.get("frames") if isinstance(readings, dict) else None

@@ -181,6 +181,37 @@ def check_checkpoint_identity(
         )
 
 
+def recorded_config(hyper_parameters: Mapping[str, Any], path: str | Path) -> ContrastiveModelConfig:
+    """The training config a ``model.ckpt`` (or ``last.ckpt``) at ``path`` records
+    (``hyper_parameters.config``), as this version reads it.
+
+    A config an earlier dynaclr accepted and that changed nothing trained is read without the
+    setting: ``negative_time`` with ``loss: ntxent`` (refused in a new config since session 26; NT-Xent
+    draws no explicit negatives, so the value had no effect on the weights).
+
+    Raises:
+        ArtifactError: the recorded config is missing or not one this version reads, naming the file,
+            what was found and how to rebuild it.
+    """
+    raw = hyper_parameters.get("config")
+    if not isinstance(raw, Mapping):
+        raise ArtifactError(
+            f"{path}: expected a training config (a dict) at hyper_parameters.config, found "
+            f"{type(raw).__name__}; {_rerun(Path(path))}"
+        )
+    config = dict(raw)
+    if config.get("loss") == "ntxent" and config.get("negative_time") is not None:
+        # legal before session 26 and without effect under NT-Xent: the weights are those of null
+        del config["negative_time"]
+    try:
+        return ContrastiveModelConfig.model_validate(config)
+    except ValueError as err:  # pydantic's ValidationError
+        raise ArtifactError(
+            f"{path}: the training config it records (hyper_parameters.config) is not one this version "
+            f"reads: {err}; {_rerun(Path(path))}"
+        ) from None
+
+
 def read_contrastive_checkpoint(path: str | Path, map_location: str = "cpu") -> ContrastiveCheckpoint:
     """``model.ckpt`` (kind ``contrastive_model``, provenance checked) as a :class:`ContrastiveCheckpoint`."""
     checkpoint, provenance = load_checkpoint(path, map_location)
@@ -191,7 +222,7 @@ def read_contrastive_checkpoint(path: str | Path, map_location: str = "cpu") -> 
         for name, tensor in checkpoint["state_dict"].items()
         if name.startswith(_ENCODER_PREFIX)
     }
-    config = ContrastiveModelConfig.model_validate(hyper_parameters["config"])
+    config = recorded_config(hyper_parameters, path)
     normalisation = recorded_input_normalisation(checkpoint)
     try:
         recorded_mean_std(normalisation)

@@ -92,7 +92,12 @@ from dynaclr.io.provenance import PROVENANCE_KEY
 from dynaclr.numerics.device import check_accelerator
 from dynaclr.numerics.progress import ProgressLog
 from dynaclr.patches.store import PatchStore, open_patch_store
-from dynaclr.training.checkpoint import TRAINING_SUMMARY_KEY, load_checkpoint, non_finite_weights
+from dynaclr.training.checkpoint import (
+    TRAINING_SUMMARY_KEY,
+    load_checkpoint,
+    non_finite_weights,
+    recorded_config,
+)
 from dynaclr.training.data import PatchBatch, PatchDataModule
 from dynaclr.training.module import ContrastiveModule
 from dynaclr.training.preemption import PreemptionFlag, TrainingPreempted
@@ -1014,7 +1019,9 @@ def load_contrastive_model(
     ``module(x)`` then maps centre-cropped patches ``(B, C, Z, S, S)`` to embeddings ``(B, E)``.
     """
     checkpoint, provenance = load_checkpoint(path, map_location)
-    module = ContrastiveModule(**checkpoint["hyper_parameters"])
+    hyper_parameters = checkpoint["hyper_parameters"]
+    config = recorded_config(hyper_parameters, path).model_dump(mode="json")
+    module = ContrastiveModule(**{**hyper_parameters, "config": config})
     module.load_state_dict(checkpoint["state_dict"])
     module.eval()
     return module, provenance
