@@ -806,3 +806,31 @@ def test_a_numpy_string_dtype_array_in_metadata_is_read_as_a_stand_in_keeping_it
     channels = load_weights_file(source, what="weights", fix="fix it")["hyper_parameters"]["channels"]
     assert isinstance(channels, NumpyArrayNotRead) and channels.items == ["Phase3D", "GFP"], channels
     assert channels.dtype_name == "StringDType" and channels.shape == (2,), channels
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x80\x04\x8e" + (2**40).to_bytes(8, "little") + b".",  # BINBYTES8 of 1 TiB: MemoryError
+        b"\x80\x02K\x01}b.",  # BUILD on an int: AttributeError
+        b"\x80\x02K\x01K\x02a.",  # APPEND to an int: AttributeError
+    ],
+    ids=["huge_bytes", "build_on_int", "append_to_int"],
+)
+def test_the_planning_probe_of_a_corrupted_checkpoint_pickle_gives_none(
+    tmp_path: Path, data: bytes, monkeypatch
+):
+    """``checkpoint_entry`` promises ``None`` for a file it cannot read, but a corrupted ``data.pkl``
+    raised MemoryError or AttributeError at planning (the job's own read refuses the file, naming why).
+    A pickle over MAX_PROBED_PICKLE_BYTES is not read either; an intact one still is."""
+    import dynaclr.io.weights as weights
+
+    intact = tmp_path / "intact.ckpt"
+    torch.save({"hyper_parameters": {"lr": 0.001}}, intact)
+    assert weights.checkpoint_entry(intact, "hyper_parameters") == {"lr": 0.001}
+    corrupted = tmp_path / "corrupted.ckpt"
+    with zipfile.ZipFile(corrupted, "w") as archive:
+        archive.writestr("archive/data.pkl", data)
+    assert weights.checkpoint_entry(corrupted, "hyper_parameters") is None
+    monkeypatch.setattr(weights, "MAX_PROBED_PICKLE_BYTES", 16)
+    assert weights.checkpoint_entry(intact, "hyper_parameters") is None

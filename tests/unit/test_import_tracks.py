@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from dynaclr.tracking.importing import (
     WHERE,
     conform_imported_tracks,
     imported_tracks_problems,
+    imported_tracks_warnings,
     number_detections,
     read_tracks_table,
 )
@@ -492,6 +494,37 @@ def test_tracks_of_the_first_frames_only_are_imported_with_a_warning(
     (warning,) = _import_warnings(tmp_path)
     assert expected in warning and "track the whole movie" in warning
     assert warning in caplog.text
+
+
+def _one_cell_per_frame(frames: range, *, one_track: bool) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"fov_name": "A/1/0", "track_id": 1 if one_track else t + 1, "t": t, "y": 10.0, "x": 10.0}
+            | {"z": 0.0, "parent_track_id": -1}
+            for t in frames
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("frames", "one_track", "frame_step", "warned"),
+    [
+        (range(19), True, None, False),  # the plate's last frame blank: one step missing
+        (range(0, 19, 2), False, 2, False),  # every 2nd frame (stride unknown: one detection per track)
+        (range(0, 19, 2), False, None, False),  # stride unknown, frame_step unset: one frame missing
+        (range(18), True, None, True),  # two frames missing
+        (range(0, 15, 2), False, 2, True),  # frames 15 .. 19: two steps of 2 and more
+    ],
+)
+def test_tracks_ending_one_step_before_the_plate_end_are_not_warned_about(
+    frames: range, one_track: bool, frame_step: int | None, warned: bool
+) -> None:
+    """A blank last frame (no cell at t = 19 of 0 .. 19) or tracks of every 2nd frame ending at 18 were
+    warned about as tracks made on the first frames only (tracks.frame_step ignored, stride unknown:
+    step 1). The warning needs two steps (tracks.frame_step where set) missing at the end."""
+    tracks = _one_cell_per_frame(frames, one_track=one_track)
+    warnings = imported_tracks_warnings(tracks, "table", shape_tzyx=(20, 1, 64, 64), frame_step=frame_step)
+    assert any(w.startswith("no detection after frame") for w in warnings) == warned
 
 
 def test_positions_in_micrometres_are_imported_with_a_warning(
@@ -1192,6 +1225,32 @@ def test_lineage_annotations_of_tracks_without_a_division_are_refused(
     assert "found 0 'mitosis' and " in message and "0 of them mothers" in message
     assert "set the dataset's annotations.division_from_lineage to false" in message
     assert not outputs.annotations.exists()
+
+
+def test_lineage_annotations_of_one_class_are_written_with_a_warning_for_a_dataset_only_scored(
+    truth: pd.DataFrame, tmp_path: Path, caplog
+) -> None:
+    """A dataset only scored (in apply_to, not in the resolved train_on) may hold one division class:
+    the transferred classifiers' AUROC there is NaN (binary_metrics), not an error. Its lineage
+    annotations were refused whatever its role; they are written, with a WARNING naming the tracks."""
+    from dynaclr.classify import AnnotationsOutputs, LineageAnnotationsInputs, lineage_annotations_stage
+    from dynaclr.config.analysis import AnnotationConfig
+
+    table = truth[["fov_name", "track_id", "t", "y", "x"]].assign(parent_track_id=-1)
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    outputs = AnnotationsOutputs(annotations=tmp_path / "annotations.parquet")
+    with caplog.at_level(logging.WARNING, logger="dynaclr.classify.annotations"):
+        annotations = lineage_annotations_stage(
+            AnnotationConfig.model_validate({"division_from_lineage": True}),
+            LineageAnnotationsInputs(tracks=tmp_path / "tracks.parquet"),
+            outputs,
+            trains_classifier=False,
+        )
+    assert outputs.annotations.exists() and len(annotations) > 0
+    assert set(annotations["label"]) == {"interphase"}
+    assert f"{tmp_path / 'tracks.parquet'}: " in caplog.text and "found 0 'mitosis' and " in caplog.text
+    assert "only scored (not in analysis.classification.train_on)" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+import dynaclr.numerics.normalization as normalization_module
 from dynaclr.contrastive.augment import center_crop as torch_center_crop
 from dynaclr.io import ArtifactError
 from dynaclr.numerics.crop import center_crop, crop_window, crop_with_padding, nearest_pixel
@@ -258,6 +259,46 @@ def test_an_over_exposed_frame_is_left_out_of_the_statistics_of_the_other_frames
         assert stats.center_scale(4) != stats.center_scale(0)
 
 
+def _dense_8bit_movie(n_frames: int = 10, size: int = 256) -> np.ndarray:
+    """An 8-bit nuclear channel exported with auto-contrast: background about 20, nuclei of r = 6 px
+    clipped at 255, their number growing 10 per frame (the share at 255 grows about 0.4 % to 4 %)."""
+    rng = np.random.default_rng(1)
+    yy, xx = np.ogrid[:size, :size]
+    frames = []
+    for t in range(n_frames):
+        image = rng.normal(20, 3, (1, size, size))
+        for _ in range(3 + 3 * t):
+            y, x = rng.integers(8, size - 8, 2)
+            image[0][(yy - y) ** 2 + (xx - x) ** 2 <= 36] = rng.normal(260, 40)
+        frames.append(np.clip(np.rint(image), 0, 255).astype(np.uint8))
+    return np.stack(frames)
+
+
+@pytest.mark.parametrize("normalization", ["zscore", "median_p99"])
+def test_dense_8_bit_nuclei_clipped_at_255_keep_every_frame_but_a_flash_is_left_out(
+    normalization, monkeypatch
+):
+    """Proliferating 8-bit nuclei clipped at 255 put more than 1 % of most frames at full scale: all
+    of them were left out and the statistics came from the 2 sparse early frames (``zscore``
+    22.5/23.7 against 28.9/43.9). Over-exposed alike, none is an outlier: every frame is pooled, the
+    statistics those of no exclusion. A flash frame (31 % at 255) among them still is left out."""
+    movie = _dense_8bit_movie()
+    shares = [float((frame == 255).mean()) for frame in movie]
+    assert sum(share > 0.01 for share in shares) > 5 and max(shares) < 0.06
+    stats = channel_statistics(movie.__getitem__, range(10), normalization)
+    with monkeypatch.context() as patch:
+        patch.setattr(normalization_module, "full_scale_share", lambda values: 0.0)
+        pooled = channel_statistics(movie.__getitem__, range(10), normalization)
+    assert stats.saturated_frames == [] and pooled.saturated_frames == []
+    assert (stats.center, stats.scale) == pytest.approx((pooled.center, pooled.scale), rel=1e-9)
+    flash = movie.copy()
+    flash[6, :, :, :80] = 255
+    stats = channel_statistics(flash.__getitem__, range(10), normalization)
+    reference = channel_statistics(flash.__getitem__, [t for t in range(10) if t != 6], normalization)
+    assert stats.saturated_frames == [6]
+    assert (stats.center, stats.scale) == pytest.approx((reference.center, reference.scale), rel=1e-9)
+
+
 def test_a_blank_frame_with_a_few_hot_pixels_is_constant_but_sparse_signal_is_not(caplog):
     """An all-0 frame but for 5 voxels at 65535 (hot pixels) is constant at 0 (it was pooled into the
     statistics as data, moving a 500-count FOV's centre and scale from 500/40 to 450/155); a
@@ -274,6 +315,21 @@ def test_a_blank_frame_with_a_few_hot_pixels_is_constant_but_sparse_signal_is_no
     reference = channel_statistics(frames.__getitem__, [t for t in range(10) if t != 4], "zscore")
     assert stats.empty_frames == [4] and stats.constant_levels == [0.0] and stats.off_background_frames == [4]
     assert (stats.center, stats.scale) == pytest.approx((reference.center, reference.scale))
+
+
+def test_a_large_frame_with_one_nucleus_over_an_exact_0_is_not_constant():
+    """On a 2048 x 2048 frame the share (0.01 %) allowed 419 voxels off the level: one nucleus of about
+    300 pixels over background-subtracted 0 was a blank frame. Constant allows fewer than 10 voxels
+    off it, whatever the size: 5 hot pixels on that frame are, the nucleus is not."""
+    frame = np.zeros((1, 2048, 2048), dtype=np.uint16)
+    yy, xx = np.ogrid[:2048, :2048]
+    nucleus = (yy - 600) ** 2 + (xx - 900) ** 2 <= 100
+    frame[0][nucleus] = 1200
+    assert 300 <= int(nucleus.sum()) <= 320
+    assert not is_constant(frame) and constant_level(frame) == (False, None)
+    hot = np.zeros_like(frame)
+    hot[0, 100, 200:205] = 65535
+    assert is_constant(hot) and constant_level(hot) == (True, 0.0)
 
 
 def test_frames_all_over_exposed_or_binary_masks_are_still_read():

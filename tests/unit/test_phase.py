@@ -1312,6 +1312,7 @@ def test_zero_padding_and_dead_pixels_of_a_16_bit_plate_are_not_its_dark_level(
     assert np.corrcoef(output[kept], reference[kept])[0, 1] > 0.95
     metrics = totals.metrics("A/1/0", "3d", 1.0)
     assert metrics["voxels_at_pixel_type_minimum"] == metrics["filled_padding_voxels"] == n_zeros
+    assert metrics["brightfield_voxels_read"] == damaged.size
     assert f"FOV A/1/0: {n_zeros} voxels (" in caplog.text
     # no phase where the padding was (10 % of the columns: r 0.69 with the true phase there, the FOV's
     # phase centre 9 % and scale 6 % off), which the QC table said nothing of: reduced
@@ -1321,6 +1322,30 @@ def test_zero_padding_and_dead_pixels_of_a_16_bit_plate_are_not_its_dark_level(
         f"{n_zeros} brightfield padding voxel(s) filled (zero padding or dead pixels: no phase there)"
     )
     assert f"{AT_PADDING[clean.dtype.name]}, below phase.camera_offset_counts = 100" in caplog.text
+
+
+@pytest.mark.parametrize(("padding", "status"), [(5, "ok"), (3000, "reduced")])
+def test_a_few_dead_pixels_do_not_reduce_a_fov_but_padding_above_0_1_percent_does(padding: int, status: str):
+    """Any filled padding voxel (a single dead pixel: 5 voxels of 600 million) made the FOV ``reduced``;
+    only above 0.1 % of the brightfield voxels read it does (2 % of the columns already moved r to 0.87),
+    the count kept in the record either way."""
+    complete = {"missing_voxels": 0, "dropped_frames": [], "repeated_frames": []}
+    metrics = {
+        **complete,
+        "filled_padding_voxels": padding,
+        "brightfield_voxels_read": 30 * 5 * 2048 * 2048 // 256,
+    }
+    assert 0.001 * metrics["brightfield_voxels_read"] < 3000
+    row = qc_row(ArtifactKind.PHASE_FOV, Path("records/phase/A/1/0.json"), metrics, "phase")
+    assert row["status"] == status
+    if status == "reduced":
+        assert (
+            row["reason"]
+            == "3000 brightfield padding voxel(s) filled (zero padding or dead pixels: no phase there)"
+        )
+    legacy = {**complete, "filled_padding_voxels": 5}
+    legacy = qc_row(ArtifactKind.PHASE_FOV, Path("records/phase/A/1/0.json"), legacy, "phase")
+    assert legacy["status"] == "reduced"  # a record without the voxels read: the share is unknown
 
 
 def test_an_over_exposed_frame_is_counted_named_and_marked_reduced(

@@ -111,6 +111,10 @@ rule annotate_divisions_from_lineage:
         annotations=f"{RESULTS}/{{dataset}}/annotations.parquet",
     params:
         config=lambda wildcards: stage_config(wildcards.dataset, "annotations"),
+        # whether the dataset trains classifiers (train_on resolved): one class is refused there, a
+        # WARNING where it is only scored; a function of input, which Snakemake's params trigger does
+        # not compare, so editing train_on reruns no annotation job
+        trains_classifier=lambda wildcards, input: wildcards.dataset in classifier_sources(),
     wildcard_constraints:
         dataset=FROM_LINEAGE_DATASETS,
     log:

@@ -7,4 +7,5 @@ with job_context(snakemake.log[0], snakemake.threads):
         AnnotationConfig.model_validate(snakemake.params.config),
         LineageAnnotationsInputs.from_rule(snakemake.input),
         AnnotationsOutputs.from_rule(snakemake.output),
+        trains_classifier=snakemake.params.trains_classifier,
     )

@@ -191,16 +191,22 @@ def lineage_division_states(tracks: pd.DataFrame, config: AnnotationConfig) -> p
     return rows.drop(columns="parent_track_id").assign(mitosis=mitosis, readable=mitosis | interphase)
 
 
-def check_lineage_classes(tracks: pd.DataFrame, config: AnnotationConfig, source: str | Path) -> None:
-    """Refuse tracks whose lineage gives one division class only (:func:`lineage_division_states`):
-    tracks without a division (no track named as another's ``parent_track_id``: tracks imported
-    without links, a movie too short for a cell cycle) give no ``mitosis`` observation, so the drawn
-    annotations would all be ``interphase`` and no division classifier could be trained or scored on
-    them. Raised here, where the lineage is read, rather than by rule ``classify`` after training and
-    embedding, with a message naming ``source`` (the tracks), the key and the counts.
+def check_lineage_classes(
+    tracks: pd.DataFrame, config: AnnotationConfig, source: str | Path, *, trains_classifier: bool = True
+) -> None:
+    """Refuse tracks whose lineage gives one division class only (:func:`lineage_division_states`)
+    where the dataset trains classifiers (``trains_classifier``: in the resolved
+    ``analysis.classification.train_on``): tracks without a division (no track named as another's
+    ``parent_track_id``: tracks imported without links, a movie too short for a cell cycle) give no
+    ``mitosis`` observation, so the drawn annotations would all be ``interphase`` and no division
+    classifier could be trained on them. Raised here, where the lineage is read, rather than by rule
+    ``classify`` after training and embedding, with a message naming ``source`` (the tracks), the key
+    and the counts. A dataset only scored (``apply_to``) may hold one class: logged at WARNING (the
+    transferred classifiers' AUROC there is NaN, ``binary_metrics``), the annotations written.
 
     Raises:
-        ValueError: no readable ``mitosis`` or no readable ``interphase`` observation.
+        ValueError: ``trains_classifier`` and no readable ``mitosis`` or no readable ``interphase``
+            observation.
     """
     states = lineage_division_states(tracks, config)
     readable = states["readable"].to_numpy(dtype=bool)
@@ -212,14 +218,26 @@ def check_lineage_classes(tracks: pd.DataFrame, config: AnnotationConfig, source
     n_tracks = states.groupby(["fov_name", "track_id"]).ngroups
     linked = tracks[tracks["parent_track_id"] >= 0]
     n_mothers = len(linked[["fov_name", "parent_track_id"]].drop_duplicates())
-    raise ValueError(
+    found = (
         f"{source}: annotations.division_from_lineage draws 'mitosis' and 'interphase' annotations from the "
         f"tracks' lineage; expected observations of both, found {counts['mitosis']} 'mitosis' and "
         f"{counts['interphase']} 'interphase' of {len(states):,} ({n_tracks:,} tracks, {n_mothers} of them "
         "mothers named by a daughter's parent_track_id, annotations.mitosis_frames "
-        f"{config.mitosis_frames}, interphase_margin_frames {config.interphase_margin_frames}): no division "
-        f"classifier can be trained or scored without {' or '.join(repr(m) for m in missing)} cells; set "
-        "the dataset's annotations.division_from_lineage to false, or give tracks with their divisions"
+        f"{config.mitosis_frames}, interphase_margin_frames {config.interphase_margin_frames})"
+    )
+    without = " or ".join(repr(m) for m in missing)
+    if not trains_classifier:
+        logger.warning(
+            "%s; this dataset is only scored (not in analysis.classification.train_on): the transferred "
+            "division classifiers' AUROC and other two-class scores are NaN there without %s cells",
+            found,
+            without,
+        )
+        return
+    raise ValueError(
+        f"{found}: no division classifier can be trained (analysis.classification.train_on holds this "
+        f"dataset) without {without} cells; set the dataset's annotations.division_from_lineage to false, "
+        "leave it out of analysis.classification.train_on (scored only), or give tracks with their divisions"
     )
 
 
@@ -324,19 +342,25 @@ class LineageAnnotationsInputs(StageFiles):
 
 
 def lineage_annotations_stage(
-    config: AnnotationConfig, inputs: LineageAnnotationsInputs, outputs: AnnotationsOutputs
+    config: AnnotationConfig,
+    inputs: LineageAnnotationsInputs,
+    outputs: AnnotationsOutputs,
+    *,
+    trains_classifier: bool = True,
 ) -> pd.DataFrame:
     """Read the dataset's tracks, draw division annotations from their lineage, write them (kind
-    ``annotations``).
+    ``annotations``). ``trains_classifier``: the dataset is in the resolved
+    ``analysis.classification.train_on`` (else only scored: one class is a WARNING).
 
     Raises:
-        ValueError: the lineage gives no readable ``mitosis`` or no readable ``interphase``
-            observation (:func:`check_lineage_classes`), naming the tracks and the key.
+        ValueError: ``trains_classifier`` and the lineage gives no readable ``mitosis`` or no
+            readable ``interphase`` observation (:func:`check_lineage_classes`), naming the tracks
+            and the key.
     """
     tracks, tracks_prov = read_table(
         inputs.tracks, ArtifactKind.TRACKS, ["fov_name", "track_id", "t", "y", "x", "parent_track_id"]
     )
-    check_lineage_classes(tracks, config, inputs.tracks)
+    check_lineage_classes(tracks, config, inputs.tracks, trains_classifier=trains_classifier)
     annotations = draw_lineage_annotations(tracks, config)
     return _write_drawn(
         annotations, config, (inputs.tracks, tracks_prov), outputs, "annotate_divisions_from_lineage"

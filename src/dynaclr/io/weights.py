@@ -311,19 +311,27 @@ class _WithoutClasses(pickle.Unpickler):
         return None
 
 
+#: Largest uncompressed pickle (``data.pkl``) :func:`checkpoint_entry` reads (64 MiB): a checkpoint's
+#: pickle holds its dicts and tensor references, kilobytes to a few MiB (the tensors are separate
+#: entries); a larger one is no checkpoint this probe reads at planning (the job's own read judges it).
+MAX_PROBED_PICKLE_BYTES = 64 * 1024 * 1024
+
+
 def checkpoint_entry(path: str | Path, key: str) -> Any:
     """Entry ``key`` of the dict a ``torch.save`` zip file holds (``hyper_parameters`` of a
     ``model.ckpt``), read without torch and without its tensors (seconds less at the dry run): its
     plain values as saved, any object of a class an inert stand-in. ``None`` where the file is not
-    such a file, holds no such entry, or cannot be read (the job that loads it names why)."""
+    such a file, holds no such entry, holds a pickle larger than :data:`MAX_PROBED_PICKLE_BYTES`, or
+    cannot be read for any reason (a best-effort probe: a corrupted pickle raises anything from
+    ``MemoryError`` to ``AttributeError``; the job that loads the file refuses it naming why)."""
     try:
         with zipfile.ZipFile(path) as archive:
             name = _zip_pickle(archive)
-            if name is None:
+            if name is None or archive.getinfo(name).file_size > MAX_PROBED_PICKLE_BYTES:
                 return None
             with archive.open(name) as data:
                 contents = _WithoutClasses(data).load()
-    except (zipfile.BadZipFile, OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError):
+    except Exception:  # best effort (docstring): the job's own read refuses the file properly
         return None
     return contents.get(key) if isinstance(contents, dict) else None
 

@@ -12,7 +12,7 @@ The statistics pool the frames ``(Z, Y, X)`` a caller names: the patches stage e
 of the FOV (optionally also each time point on its own), virtual staining a few evenly spaced ones
 (:func:`sample_frames`). Frames in which the channel is constant (an empty or missing
 acquisition: :func:`~dynaclr.numerics.repeats.is_constant`, every finite voxel one value but for
-fewer than :data:`MIN_SIGNAL_VOXELS` and than :data:`MIN_SIGNAL_SHARE` of them, hot pixels) are
+fewer than :data:`MIN_SIGNAL_VOXELS` of them, hot pixels, whatever the frame's size) are
 ignored. Mean and standard deviation are exact (float64 sums over every voxel
 but outliers: voxels farther from their frame's median than :data:`OUTLIER_RANGE_FACTOR` times its
 1st–99th percentile range, e.g. hot pixels, counted in ``outlier_voxels``); the median and the
@@ -25,9 +25,10 @@ WARNING); a FOV whose frames read are mostly missing fails with a
 :class:`~dynaclr.numerics.missing.MissingDataError` (whatever ``require_signal``).
 
 With ``per_time_point``, a frame whose own scale is degenerate (a flat frame: a scale below
-:data:`DEGENERATE_SCALE` times ``max(1, |center|)``, or flat except for fewer than
-:data:`MIN_SIGNAL_VOXELS` hot voxels) takes the FOV-level centre and scale, like a constant frame,
-and is listed in ``degenerate_frames`` (logged at WARNING).
+:data:`DEGENERATE_SCALE` times ``max(1, |center|)``, or flat except for fewer hot voxels than
+the larger of :data:`MIN_SIGNAL_VOXELS` and :data:`MIN_SIGNAL_SHARE` of its voxels) takes the
+FOV-level centre and scale, like a constant frame, and is listed in ``degenerate_frames`` (logged
+at WARNING).
 
 Where ``median_p99``'s scale is degenerate because more than half of the voxels sit at the maximum
 (saturated at the camera's full scale: the 99th percentile is the median and nothing lies above it)
@@ -44,11 +45,15 @@ the fallback ``center`` is the constant (the mean of the frames' constants), so 
 
 An over-exposed frame (:func:`~dynaclr.numerics.saturation.over_exposed`: more than
 :data:`~dynaclr.numerics.saturation.MAX_SATURATED_SHARE` of its voxels at a camera's full scale, the
-frame phase reconstruction and virtual staining's prediction name ``saturated_frames``) is left out
-of the pooled statistics (listed in ``saturated_frames``, logged at WARNING): its plateau would shift
-every other frame's normalisation (one frame 31 % at 65535 in a 10-frame FOV moved the nuclei of the
-other nine from 0.96 to 0.02 under ``median_p99``, from 2.5 to -0.06 under ``zscore``). Where every
-frame with signal is over-exposed they are pooled (nothing else to read; ``saturated_frames`` empty).
+frame phase reconstruction and virtual staining's prediction name ``saturated_frames``) whose share
+at full scale is more than :data:`~dynaclr.numerics.saturation.SATURATION_OUTLIER_FACTOR` times the
+median share of the FOV's frames with signal (an outlier: a flash,
+:func:`~dynaclr.numerics.saturation.saturation_outliers`) is left out of the pooled statistics (listed
+in ``saturated_frames``, logged at WARNING): its plateau would shift every other frame's normalisation
+(one frame 31 % at 65535 in a 10-frame FOV moved the nuclei of the other nine from 0.96 to 0.02 under
+``median_p99``, from 2.5 to -0.06 under ``zscore``). Over-exposed frames that are not outliers (dense
+8-bit nuclei clipped at 255, their share growing as the cells multiply) are pooled like the others:
+the frames left out are never a majority of those with signal.
 
 Each constant frame's level is recorded (``constant_levels``); those whose level lies outside the
 1st–99th percentiles of the pooled voxels of the non-constant frames (an all-0 frame of a sensor at
@@ -69,7 +74,12 @@ import numpy as np
 from dynaclr.io import ArtifactError
 from dynaclr.numerics.missing import MissingTally, missing_mask
 from dynaclr.numerics.repeats import MIN_SIGNAL_SHARE, MIN_SIGNAL_VOXELS, constant_level, too_few_for_signal
-from dynaclr.numerics.saturation import MAX_SATURATED_SHARE, over_exposed
+from dynaclr.numerics.saturation import (
+    MAX_SATURATED_SHARE,
+    SATURATION_OUTLIER_FACTOR,
+    full_scale_share,
+    saturation_outliers,
+)
 
 __all__ = [
     "DEGENERATE_SCALE",
@@ -94,9 +104,10 @@ MAX_SAMPLES_PER_FRAME = 1 << 18
 #: A voxel farther from its frame's median than this many times the frame's 1st–99th percentile
 #: range is an outlier candidate (a hot pixel, a cosmic ray); the candidates are left out of the mean
 #: and standard deviation, which one such voxel per frame would otherwise dominate (a 65535-count hot
-#: pixel lifts the std of a 512 x 512 frame with std 30 to 131), only when they are few
-#: (:data:`MIN_SIGNAL_VOXELS`, :data:`MIN_SIGNAL_SHARE`): sparse bright signal (nuclei on under 1 %
-#: of the pixels, far above a quiet background) reaches it too, and stays in.
+#: pixel lifts the std of a 512 x 512 frame with std 30 to 131), only when they are few (fewer than
+#: the larger of :data:`MIN_SIGNAL_VOXELS` and :data:`MIN_SIGNAL_SHARE` of the frame's voxels): sparse
+#: bright signal (nuclei on under 1 % of the pixels, far above a quiet background) reaches it too, and
+#: stays in.
 OUTLIER_RANGE_FACTOR = 50.0
 
 #: A scale at or below this times ``max(1, |center|)`` is degenerate (the channel is flat).
@@ -118,7 +129,7 @@ class ChannelStatistics:
     ``constant_levels`` is each constant frame's value (``empty_frames`` order, ``None`` without a
     finite voxel) and ``off_background_frames`` the constant frames whose level is not the FOV's
     background (module docstring); ``saturated_frames`` lists the over-exposed frames left out of the
-    FOV-level statistics (module docstring; per time point they keep their own).
+    FOV-level statistics as outliers (module docstring; per time point they keep their own).
     """
 
     channel: str
@@ -268,6 +279,14 @@ class _PooledFrames:
         self.samples.append(sample)
         return values, sample
 
+    def merge(self, other: _PooledFrames) -> None:
+        """Pool the sums, samples and outliers of ``other`` (frames without constants) into these."""
+        self.total += other.total
+        self.total_sq += other.total_sq
+        self.count += other.count
+        self.outliers += other.outliers
+        self.samples.extend(other.samples)
+
     def mean_std_median_p99(self) -> tuple[float, float, float, float, np.ndarray]:
         """Exact mean and standard deviation; median and 99th percentile of the subsamples, and the
         subsamples pooled."""
@@ -293,14 +312,16 @@ def _pool_frames(
     tally: MissingTally,
 ) -> tuple[_PooledFrames, list[tuple[float, float] | None], list[int], list[int]]:
     """Read each frame once and pool the finite voxels of the non-constant, non-dropped ones, the
-    over-exposed ones (:func:`~dynaclr.numerics.saturation.over_exposed`) apart.
+    over-exposed ones (:func:`~dynaclr.numerics.saturation.over_exposed`) apart until every frame is
+    read: those whose share at full scale is an outlier among the frames with signal
+    (:func:`~dynaclr.numerics.saturation.saturation_outliers`) stay out, the others are pooled.
 
-    Returns the pool (that of the over-exposed frames where no other frame has signal), each frame's
-    ``(center, scale)`` (``None`` for a constant or dropped frame, or for all frames unless
-    ``per_time_point``), the constant frames' indices and the over-exposed frames left out of the
-    pool; ``tally`` counts the missing voxels and lists the dropped frames."""
-    pooled, saturated = _PooledFrames(), _PooledFrames()
-    saturated_frames: list[int] = []
+    Returns the pool, each frame's ``(center, scale)`` (``None`` for a constant or dropped frame, or
+    for all frames unless ``per_time_point``), the constant frames' indices and the over-exposed
+    frames left out of the pool; ``tally`` counts the missing voxels and lists the dropped frames."""
+    pooled = _PooledFrames()
+    exposed: dict[int, _PooledFrames] = {}
+    shares: dict[int, float] = {}
     per_frame: list[tuple[float, float] | None] = []
     empty: list[int] = []
     for t in frames:
@@ -308,7 +329,7 @@ def _pool_frames(
         if tally.add(t, values):
             per_frame.append(None)
             continue
-        exposed = over_exposed(values)  # of every voxel read, as the stages naming saturated_frames count
+        share = full_scale_share(values)  # of every voxel read, as the stages naming saturated_frames count
         missing = missing_mask(values)
         if missing is not None:
             values = values[~missing]
@@ -318,18 +339,19 @@ def _pool_frames(
             empty.append(t)
             per_frame.append(None)
             continue
-        if exposed:
-            saturated_frames.append(int(t))
-        values, sample = (saturated if exposed else pooled).add(values)
+        shares[int(t)] = share
+        pool = exposed.setdefault(int(t), _PooledFrames()) if share > MAX_SATURATED_SHARE else pooled
+        values, sample = pool.add(values)
         per_frame.append(_frame_center_scale(values, sample, normalization) if per_time_point else None)
         median = float(np.median(sample))
         if per_time_point and _top_plateau(normalization, sample, median):
             if not _is_degenerate(float(values.std()), median):  # the rest varies: saturated, not flat
                 pooled.top_plateau_frames.append(t)
-    if saturated.count and not pooled.count:  # every frame with signal over-exposed: nothing else to read
-        saturated.constants, saturated.top_plateau_frames = pooled.constants, pooled.top_plateau_frames
-        return saturated, per_frame, empty, []
-    return pooled, per_frame, empty, saturated_frames
+    left_out = saturation_outliers(shares)
+    for t, frame_pool in exposed.items():
+        if t not in left_out:
+            pooled.merge(frame_pool)
+    return pooled, per_frame, empty, left_out
 
 
 def _pooled_values(
@@ -395,12 +417,15 @@ def channel_statistics(
     tally.check_fov()
     if saturated:
         logger.warning(
-            "%s: frame(s) %s have more than %g%% of their voxels at a camera's full scale (over-exposed): "
-            "left out of the normalisation statistics (their saturated_frames), where their plateau "
-            "would shift every frame's centre and scale",
+            "%s: frame(s) %s have more than %g%% of their voxels at a camera's full scale (over-exposed) "
+            "and more than %g times the median share of the FOV's frames with signal: left out of the "
+            "normalisation statistics (listed as saturated_frames of the statistics: "
+            "normalization_saturated_frames in the patch record, phase_normalization_saturated_frames "
+            "in the prediction record), where their plateau would shift every frame's centre and scale",
             where,
             saturated[:10],
             100.0 * MAX_SATURATED_SHARE,
+            SATURATION_OUTLIER_FACTOR,
         )
     mean, std, median, p99, sample = _pooled_values(pooled, frames, where, require_signal)
     if empty:

@@ -118,10 +118,12 @@ def warn_constant(where: str, frames: list[int], consequence: str) -> None:
 MIN_SIGNAL_SHARE = 1e-4
 
 #: Fewest voxels off a flat background (a frame whose 1st and 99th percentiles are equal) that are
-#: signal rather than hot pixels or cosmic rays (a nucleus covers hundreds of pixels): with fewer,
-#: and fewer than :data:`MIN_SIGNAL_SHARE` of the voxels, they are outliers (left out of the mean
-#: and standard deviation) and give ``median_p99`` no scale, so the frame is flat; a frame one value
-#: but for them is constant (:func:`is_constant`).
+#: signal rather than hot pixels or cosmic rays (a nucleus covers hundreds of pixels). The
+#: normalisation calls voxels off a flat background hot pixels when fewer than the larger of this and
+#: :data:`MIN_SIGNAL_SHARE` of the voxels (:func:`too_few_for_signal`: outliers left out of the mean
+#: and standard deviation, no ``median_p99`` scale); a frame is constant (:func:`is_constant`) when
+#: fewer than this many voxels, whatever its size, are off its one value (on a 2048 x 2048 frame the
+#: share allowed 419 voxels: a nucleus of 300 pixels over an exact 0 was a blank frame).
 MIN_SIGNAL_VOXELS = 10
 
 #: Voxels (about) of the regular subsample whose median is a frame's background in :func:`constant_level`.
@@ -130,7 +132,8 @@ _LEVEL_SAMPLES = 1 << 18
 
 def too_few_for_signal(n_off_background: int, n_voxels: int) -> bool:
     """Whether ``n_off_background`` voxels off a flat background of ``n_voxels`` are too few to be
-    signal (:data:`MIN_SIGNAL_SHARE`, :data:`MIN_SIGNAL_VOXELS`): hot pixels."""
+    signal, the normalisation's outlier rule: fewer than the larger of :data:`MIN_SIGNAL_VOXELS` and
+    :data:`MIN_SIGNAL_SHARE` times ``n_voxels`` (hot pixels)."""
     return n_off_background < max(MIN_SIGNAL_SHARE * n_voxels, MIN_SIGNAL_VOXELS)
 
 
@@ -144,14 +147,14 @@ def constant_level(stack: np.ndarray) -> tuple[bool, float | None]:
     if low == high:
         return True, float(low)
     level = np.median(finite[:: max(1, finite.size // _LEVEL_SAMPLES)])
-    if too_few_for_signal(int(np.count_nonzero(finite != level)), finite.size):
+    if int(np.count_nonzero(finite != level)) < MIN_SIGNAL_VOXELS:  # hot pixels, whatever the frame size
         return True, float(level)
     return False, None
 
 
 def is_constant(stack: np.ndarray) -> bool:
     """Whether the finite voxels of ``stack`` hold one value (or none) but for hot pixels (fewer than
-    :data:`MIN_SIGNAL_VOXELS` and than :data:`MIN_SIGNAL_SHARE` of them off it: a blank frame of 0 with
+    :data:`MIN_SIGNAL_VOXELS` voxels off it, whatever the frame's size: a blank frame of 0 with
     5 voxels at 65535 was predicted and pooled into the normalisation as data): an empty frame, which
     repeats an empty one before it without being a frame written twice."""
     return constant_level(stack)[0]

@@ -8,8 +8,8 @@ virtual staining's prediction (its integer label-free input) with :func:`saturat
 tracking maps (:func:`dynaclr.tracking.maps.saturated_voxels`) and the patches
 (:class:`dynaclr.patches.extract.SaturationCount`) find it with :func:`full_scale_plateau`, each
 deciding how many voxels make it saturation (the rules and their thresholds side by side:
-docs/reliability.md, "Saturation"). The normalisation statistics leave the over-exposed frames
-(:func:`over_exposed`) out.
+docs/reliability.md, "Saturation"). The normalisation statistics leave out the over-exposed frames
+(:func:`over_exposed`) whose share is an outlier among their FOV's frames (:func:`saturation_outliers`).
 """
 
 from __future__ import annotations
@@ -63,10 +63,40 @@ def saturated_frame(values: NDArray) -> tuple[float, int] | None:
     return (top, n_at_maximum) if n_at_maximum > MAX_SATURATED_SHARE * values.size else None
 
 
+def full_scale_share(values: NDArray) -> float:
+    """The share of the voxels of the frame ``values`` (every voxel read in the denominator) on its
+    full-scale plateau (:func:`full_scale_plateau`); 0 without one or for a binary mask
+    (:func:`two_valued`: a 0/255 mask's full scale is its foreground)."""
+    plateau = full_scale_plateau(values)
+    if plateau is None or two_valued(values, plateau[1]):
+        return 0.0
+    return int(np.count_nonzero(plateau[1])) / values.size if values.size else 0.0
+
+
 def over_exposed(values: NDArray) -> bool:
-    """Whether the frame ``values`` is over-exposed (:func:`saturated_frame`) and not a binary mask
-    (:func:`two_valued`: a 0/255 mask's full scale is its foreground): such a frame is left out of its
-    FOV's normalisation statistics (:func:`dynaclr.numerics.normalization.channel_statistics`), where its
-    plateau would shift every other frame's centre and scale."""
-    saturated = saturated_frame(values)
-    return saturated is not None and not two_valued(values, values == saturated[0])
+    """Whether the frame ``values`` is over-exposed by the phase and prediction rule
+    (:func:`saturated_frame`: more than :data:`MAX_SATURATED_SHARE` of its voxels at a full scale) and
+    not a binary mask (:func:`two_valued`)."""
+    return full_scale_share(values) > MAX_SATURATED_SHARE
+
+
+#: How many times the median full-scale share of its FOV's frames with signal an over-exposed frame's
+#: share must exceed for the normalisation statistics to leave it out (:func:`saturation_outliers`).
+#: A flash is an outlier: one frame 31 % at 65535 against about 0 % in the other nine. Dense 8-bit
+#: fluorescence whose nuclei clip at 255 is not: as cells multiply the share grows smoothly (0.37 % to
+#: 3.9 % over ten frames, at most 1.9 times the median 2.1 %), and leaving out its 8 frames above 1 %
+#: took the FOV's statistics from the 2 sparse early frames (``zscore`` centre/scale 22.5/23.7 against
+#: 28.9/43.9 from every frame). Three doublings of the cells in a movie put its last frame under 3
+#: times the median.
+SATURATION_OUTLIER_FACTOR = 5.0
+
+
+def saturation_outliers(shares: dict[int, float]) -> list[int]:
+    """The frames (keys of ``shares``: each frame with signal and its :func:`full_scale_share`) the
+    normalisation statistics leave out: over-exposed (more than :data:`MAX_SATURATED_SHARE`) with a
+    share over :data:`SATURATION_OUTLIER_FACTOR` times the median share of ``shares``. Being above the
+    median, they are never a majority of the frames with signal (all of them over-exposed alike: none)."""
+    if not shares:
+        return []
+    level = SATURATION_OUTLIER_FACTOR * float(np.median(list(shares.values())))
+    return sorted(t for t, share in shares.items() if share > MAX_SATURATED_SHARE and share > level)

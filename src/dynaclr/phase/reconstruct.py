@@ -60,6 +60,7 @@ from dynaclr.io.plate import (
 )
 from dynaclr.io.provenance import recorded_input
 from dynaclr.numerics.missing import (
+    BRIGHTFIELD_VOXELS_READ_KEY,
     DROP_FRAME_SHARE,
     FAIL_FOV_SHARE,
     FILLED_PADDING_KEY,
@@ -788,6 +789,7 @@ class ReconstructionTotals:
             CONSTANT_SLICES_KEY: list(self.frames_with_constant_slices),
             "voxels_at_pixel_type_minimum": self.voxels_at_minimum,
             FILLED_PADDING_KEY: self.padding_filled,
+            BRIGHTFIELD_VOXELS_READ_KEY: self.voxels_read,
             "saturated_voxels": self.saturated_voxels,
             "saturated_frames": list(self.saturated_frames),
             "repeated_frames": list(self.repeated_frames),

@@ -26,7 +26,7 @@ import pandas as pd
 
 from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_table_provenance, write_csv
 from dynaclr.io.plate import read_fov_record, write_fov_record
-from dynaclr.numerics.missing import FILLED_PADDING_KEY
+from dynaclr.numerics.missing import BRIGHTFIELD_VOXELS_READ_KEY, FILLED_PADDING_KEY, MIN_FILLED_PADDING_SHARE
 from dynaclr.numerics.repeats import CONSTANT_FRAMES_KEY, CONSTANT_SLICES_KEY
 from dynaclr.patches.extract import MOSTLY_PADDED_WARNING_SHARE, SATURATED_WARNING_SHARE
 from dynaclr.qc.import_warnings import NOT_WARNINGS, import_warnings_table
@@ -223,9 +223,11 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
     elif not dropped and int(metrics.get("missing_voxels", 0) or 0):
         reasons.append(f"{metrics['missing_voxels']} missing voxel(s) left out")
     # phase: brightfield padding of reconstructed frames (a stitched plate's zero padding, dead pixels)
-    # filled with the median: no phase there, and the FOV's phase statistics move (FILLED_PADDING_KEY)
+    # filled with the median: no phase there, and the FOV's phase statistics move (FILLED_PADDING_KEY);
+    # above MIN_FILLED_PADDING_SHARE of the voxels read only (a few dead pixels: the record's count)
     padding = int(metrics.get(FILLED_PADDING_KEY, 0) or 0)
-    if padding:
+    voxels_read = int(metrics.get(BRIGHTFIELD_VOXELS_READ_KEY, 0) or 0)  # 0: a record made before it
+    if padding and (not voxels_read or padding > MIN_FILLED_PADDING_SHARE * voxels_read):
         reasons.append(
             f"{padding} brightfield padding voxel(s) filled (zero padding or dead pixels: no phase there)"
         )

@@ -196,7 +196,11 @@ def import_tracks(
     tracks, conform_warnings = conform_imported_tracks(table, fov_names, typed_and_links)
     stride_warning = frame_stride_warning(tracks, config, frame_interval_minutes)  # refuses t in time units
     warnings = imported_tracks_warnings(
-        tracks, config.format, shape_tzyx=tuple(shape_tzyx), pixel_size_um=pixel_size_um
+        tracks,
+        config.format,
+        shape_tzyx=tuple(shape_tzyx),
+        pixel_size_um=pixel_size_um,
+        frame_step=config.frame_step,
     )
     warnings += [stride_warning] if stride_warning is not None else []
     for warning in warnings:
@@ -1219,15 +1223,19 @@ def imported_tracks_warnings(
     *,
     shape_tzyx: tuple[int, ...],
     pixel_size_um: float | None = None,
+    frame_step: int | None = None,
 ) -> list[str]:
     """What the conformed imported ``tracks`` (all FOVs) look like when written in another tool's
-    convention the plate's bounds do not catch, one sentence each (empty: nothing seen):
+    convention the plate's bounds do not catch, one sentence each (empty: nothing seen);
+    ``frame_step``: ``tracks.frame_step`` where set (else the tracks' own stride, :func:`frame_stride`,
+    or 1 where they show none):
 
     * (``table``, ``ultrack``) no detection at frame 0 in any FOV of a movie: frames counted from 1
       put every cell one frame late (those at the last frame are refused as beyond the plate);
-    * (``table``, ``ultrack``) no detection in the plate's last frames in any FOV, a whole step of the
-      tracks' frame stride or more (tracks made on the first frames of the movie only): every stage after
-      the import sees those frames without a cell, which the QC table and the first page would not say;
+    * (``table``, ``ultrack``) no detection in the plate's last frames in any FOV, two whole steps of
+      the tracks' frame step or more (tracks made on the first frames of the movie only; one step missing
+      is a blank or dropped last frame): every stage after the import sees those frames without a cell,
+      which the QC table and the first page would not say;
     * (``table``, ``ultrack``; a stated pixel size below 1 µm) every position within the part of the
       image positions in µm fill (``y < pixel_size * Y``, ``x < pixel_size * X``): TrackMate's
       ``POSITION_X`` and other calibrated tables put every cell at that fraction of its position;
@@ -1246,8 +1254,8 @@ def imported_tracks_warnings(
             "(subtract 1 from t)"
         )
     last = int(tracks["t"].max())
-    step = (frame_stride(tracks) or (1, 0))[0]
-    if format in USER_NUMBERED_FORMATS and last + step <= n_t - 1:
+    step = frame_step or (frame_stride(tracks) or (1, 0))[0]
+    if format in USER_NUMBERED_FORMATS and last + 2 * step <= n_t - 1:
         warnings.append(
             f"no detection after frame {last} in any of {tracks['fov_name'].nunique()} FOVs (the plate's "
             f"frames 0 .. {n_t - 1}): frames {last + 1} .. {n_t - 1} have no tracked cell, so no patch, "

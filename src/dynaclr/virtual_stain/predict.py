@@ -208,21 +208,31 @@ def normalised_phase_stacks(
     tally.check_fov()
 
 
-def _warn_saturated(where: str, frames: list[int]) -> None:
-    """Log at WARNING the predicted ``frames`` over-exposed, naming ``where``. The FOV's normalisation
-    statistics leave them out (:func:`~dynaclr.numerics.normalization.channel_statistics`; those it read,
-    ``phase_normalization_saturated_frames`` in the record): a plateau there shifted the FOV's centre and
-    scale, so every frame's prediction changed (a frame 30 % at 65535 read for them left r 0.57-0.68 with
-    the prediction of the intact FOV, in every frame)."""
+def _warn_saturated(where: str, frames: list[int], left_out: list[int]) -> None:
+    """Log at WARNING the predicted ``frames`` over-exposed, naming ``where``, and which of them the
+    FOV's normalisation statistics left out (``left_out``: outliers among the frames they read,
+    :func:`~dynaclr.numerics.normalization.channel_statistics`; ``phase_normalization_saturated_frames``
+    in the record): a flash's plateau there shifted the FOV's centre and scale, so every frame's
+    prediction changed (a frame 30 % at 65535 read for them left r 0.57-0.68 with the prediction of the
+    intact FOV, in every frame). The others were pooled (over-exposed alike: no outlier)."""
     if not frames:
         return
+    out = [t for t in frames if t in set(left_out)]
+    pooled = [t for t in frames if t not in set(left_out)]
+    fate = (f"left out of the FOV's normalisation statistics: {out[:10]}" if out else "") + (
+        f"{'; ' if out else ''}pooled in the FOV's normalisation statistics (not outliers among its "
+        f"frames, or not read for them): {pooled[:10]}"
+        if pooled
+        else ""
+    )
     logger.warning(
         "%s: frame(s) %s have more than %g%% of their voxels at a camera's full scale (over-exposed): "
         "predicted, but reduced there (listed as saturated_frames in the FOV's record and the QC table; "
-        "left out of the FOV's normalisation statistics); lower the exposure",
+        "%s); lower the exposure",
         where,
         frames[:10],
         100.0 * MAX_SATURATED_SHARE,
+        fate,
     )
 
 
@@ -345,7 +355,7 @@ def predict_fov(
         )
         repeats.report(where, "each is predicted as a new time point")
         warn_constant(where, constant, "predicted as NaN (the stages reading the prediction drop them too)")
-        _warn_saturated(where, saturated)
+        _warn_saturated(where, saturated, normalization.saturated_frames)
         write_display_metadata(output_position)
     seconds, n_frames = time.perf_counter() - start, int(phase.shape[0])
     metrics = {
@@ -357,7 +367,8 @@ def predict_fov(
         "tile_size_px": config.predict.tile_size_px,
         "phase_offset": normalization.center,
         "phase_scale": normalization.scale,
-        # over-exposed frames the normalisation statistics read and left out (they shift every frame's)
+        # over-exposed frames the normalisation statistics read and left out as outliers (a flash shifts
+        # every frame's)
         "phase_normalization_saturated_frames": list(normalization.saturated_frames),
         **tally.metrics(),
         "dropped_frames": sorted([*tally.dropped_frames, *constant]),
