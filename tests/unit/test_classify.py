@@ -39,6 +39,7 @@ from dynaclr.classify.evaluate import (
     bootstrap_interval,
     bootstrap_metrics,
     bootstrap_replicates,
+    one_class_reason,
 )
 from dynaclr.config.analysis import AnnotationConfig, ClassificationConfig
 from dynaclr.embeddings import (
@@ -105,6 +106,20 @@ def test_binary_metrics_on_a_hand_counted_example():
     assert metrics["auroc"] == pytest.approx(11 / 15)
     tied = binary_metrics(np.array([1, 0], dtype=bool), np.array([0.4, 0.4]))
     assert tied["auroc"] == 0.5  # a tie counts one half
+
+
+def test_the_one_class_reason_names_the_metrics_a_constant_call_would_max():
+    """All positive: calling every cell positive makes no false call, F1 and balanced accuracy 1. All
+    negative: F1 is 0/0 (no positive to find), only balanced accuracy would be 1; the reason said a
+    constant 'uninfected' call "would score 1" as if F1 were among them."""
+    positive = one_class_reason("infection", 26, 26)
+    assert "are all 'infected'" in positive
+    assert "for a classifier calling every cell 'infected', F1 and balanced accuracy would be 1" in positive
+    negative = one_class_reason("infection", 12, 0)
+    assert "are all 'uninfected'" in negative
+    assert "balanced accuracy would be 1; F1 has nothing to find" in negative
+    assert "F1 and balanced accuracy would be 1" not in negative
+    assert one_class_reason("infection", 12, 5) == one_class_reason("infection", 0, 0) == ""
 
 
 @pytest.mark.filterwarnings("error")

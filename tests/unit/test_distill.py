@@ -284,6 +284,9 @@ def test_the_caption_states_each_methods_f1_and_the_held_out_cells():
         "The student beats the probe: F1 +0.40 [+0.25, +0.55], paired bootstrap, 80% of the teacher's gain"
         in caption
     )
+    # an F1 of held-out cells of one class is undefined (none called with infected cells present is 0)
+    one_class = distillation_caption(metrics.assign(f1=[0.9, np.nan, 0.8]))
+    assert "undefined (held-out cells of one class)" in one_class and "predicted-infected" not in one_class
     # a gain whose interval includes 0 is not claimed
     unsure = metrics.assign(f1_minus_probe_ci_low=[0.4, np.nan, -0.05])
     assert "do not differ beyond the interval" in distillation_caption(unsure)

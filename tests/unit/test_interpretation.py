@@ -42,6 +42,7 @@ from dynaclr.interpretation.stage import (
     InterpretOutputs,
     cell_features_stage,
     interpret_embeddings_stage,
+    track_numbers,
 )
 from dynaclr.io import ArtifactError, ArtifactKind, make_provenance, read_csv, read_table, write_table
 from dynaclr.numerics.bootstrap import ONE_CLUSTER
@@ -206,6 +207,58 @@ def test_the_track_bootstrap_resamples_tracks_and_reranks_them():
     assert (one["rho_ci_missing"] == ONE_CLUSTER).all() and (one["n_tracks"] == 1).all()
 
 
+def _tracked_table(n_tracks: int = 30, n_frames: int = 4) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """Cells of ``n_tracks`` tracks over two FOVs seen at ``n_frames`` frames, 2 component scores and
+    features with missing values of their own (other finite rows each)."""
+    rng = np.random.default_rng(5)
+    n = n_tracks * n_frames
+    cells = pd.DataFrame(
+        {
+            "fov_name": np.repeat(["B/2/0", "A/1/0"], n // 2),
+            "track_id": np.repeat(np.arange(n_tracks), n_frames) % (n_tracks // 2) + 1,
+            "t": np.tile(np.arange(n_frames), n_tracks),
+        }
+    )
+    scores = rng.normal(size=(n, 2))
+    features = pd.DataFrame({"a": scores[:, 0] + rng.normal(size=n), "b": rng.normal(size=n)})
+    features.loc[rng.choice(n, 9, replace=False), "b"] = np.nan
+    return cells, scores, features
+
+
+def test_the_intervals_do_not_depend_on_the_row_order_nor_on_the_other_features():
+    """Tracks were numbered in the order they first appeared and every set of features sharing their
+    finite rows drew from one generator in turn: the same cells in another row order got other
+    resamples, and adding a feature (with its own missing rows) changed the other features' intervals."""
+    cells, scores, features = _tracked_table()
+    table = component_feature_correlation(scores, np.ones(2), features, track_numbers(cells), n_bootstrap=100)
+    order = np.random.default_rng(0).permutation(len(cells))
+    permuted = component_feature_correlation(
+        scores[order],
+        np.ones(2),
+        features.iloc[order].reset_index(drop=True),
+        track_numbers(cells.iloc[order].reset_index(drop=True)),
+        n_bootstrap=100,
+    )
+    pd.testing.assert_frame_equal(permuted, table, check_exact=False, rtol=1e-12)
+    assert (table["rho_ci_missing"] == "").all()
+    # a feature with missing rows of its own, added before the others, leaves their intervals unchanged
+    extra = features.assign(c=np.where(np.arange(len(cells)) % 7 == 0, np.nan, scores[:, 1]))
+    wider = component_feature_correlation(
+        scores, np.ones(2), extra.loc[:, ["c", "a", "b"]], track_numbers(cells), n_bootstrap=100
+    )
+    kept = wider[wider["feature"] != "c"].sort_values(["pc", "feature"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, table.sort_values(["pc", "feature"]).reset_index(drop=True))
+
+
+def test_no_bootstrap_gives_rho_without_an_interval_and_says_why():
+    cells, scores, features = _tracked_table()
+    table = component_feature_correlation(scores, np.ones(2), features, track_numbers(cells), n_bootstrap=0)
+    assert table["rho"].notna().all()
+    assert table["rho_ci_low"].isna().all() and table["rho_ci_high"].isna().all()
+    assert (table["rho_ci_missing"] == "no bootstrap replicate drawn (n_bootstrap 0)").all()
+    assert (table["n_bootstrap"] == 0).all()
+
+
 def test_the_heatmap_calls_no_pair_shown_whose_interval_includes_zero():
     table = pd.DataFrame(
         {
@@ -220,8 +273,13 @@ def test_the_heatmap_calls_no_pair_shown_whose_interval_includes_zero():
             "confidence": 0.95,
         }
     )
-    _, caption = plot_correlation_heatmap(table, "m, d")
-    assert "1 of 4 pairs have a 95 % interval over tracks that excludes 0" in caption
+    figure, caption = plot_correlation_heatmap(table, "m, d")
+    assert "1 of 4 pairs has a 95 % interval over tracks that excludes 0" in caption
+    # crosses (x: feature column, y: PC row) on the pairs whose interval includes 0 or is withheld
+    crosses = {tuple(xy) for xy in figure.axes[0].collections[0].get_offsets().tolist()}
+    assert crosses == {(0.0, 0.0), (0.0, 1.0), (1.0, 1.0)}
+    _, every = plot_correlation_heatmap(table.assign(rho_ci_low=0.05, rho_ci_high=0.99), "m, d")
+    assert "4 of 4 pairs have a 95 % interval" in every
     assert "the strongest is PC1 with b (rho 0.20, 0.10 to 0.30)" in caption
     assert "48 cell observations" in caption and "8 tracks" in caption
     _, caption = plot_correlation_heatmap(table.assign(rho_ci_low=-1.0, rho_ci_high=1.0), "m, d")
@@ -302,7 +360,7 @@ def patch_store(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFa
 
 
 def test_stages_write_the_table_heatmap_and_gallery(patch_store, tmp_path):
-    config = InterpretationConfig(batch_size=16, n_components=4)
+    config = InterpretationConfig(batch_size=16, n_components=4, n_bootstrap=200, confidence=0.9)
     features = _cell_features(config, patch_store, tmp_path / "features.parquet")
     stored, provenance = read_table(tmp_path / "features.parquet", ArtifactKind.CELL_FEATURES)
     pd.testing.assert_frame_equal(stored, features)
@@ -348,7 +406,9 @@ def test_stages_write_the_table_heatmap_and_gallery(patch_store, tmp_path):
     n_tracks = len(index.groupby(["fov_name", "track_id"]))
     assert n_tracks < len(index) and (written["n_tracks"] == n_tracks).all()
     assert (written.loc[written["rho"].notna(), "n_observations"] <= len(index)).all()
-    assert (written["n_bootstrap"] == 1000).all() and (written["confidence"] == 0.95).all()
+    # the config's bootstrap (analysis.interpretation.n_bootstrap, confidence), a key of the rule
+    assert (written["n_bootstrap"] == 200).all() and (written["confidence"] == 0.9).all()
+    assert {"n_bootstrap", "confidence"} <= set(config.rule_params("interpret_embeddings"))
     for path in outputs.model_dump().values():
         assert Path(path).stat().st_size > 0
 

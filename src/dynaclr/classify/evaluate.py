@@ -111,10 +111,17 @@ def one_class_reason(task: str, n_cells: int, n_positive: int) -> str:
         return ""
     negative, positive = task_classes(task)
     label = positive if n_positive else negative
+    # all positive: no call can be false, so calling every cell positive gives F1 1; all negative:
+    # F1 has no positive to find (0/0), balanced accuracy is the accuracy on the negatives alone
+    constant = (
+        "F1 and balanced accuracy would be 1"
+        if n_positive
+        else "balanced accuracy would be 1; F1 has nothing to find"
+    )
     return (
         f"the {n_cells} scored annotated cells are all {label!r}: F1, AUROC and balanced accuracy need "
-        f"both {negative!r} and {positive!r} cells (a classifier calling every cell {label!r} would "
-        "score 1); annotate cells of both classes"
+        f"both {negative!r} and {positive!r} cells (for a classifier calling every cell {label!r}, "
+        f"{constant}); annotate cells of both classes"
     )
 
 

@@ -63,7 +63,7 @@ def distillation_caption(metrics: pd.DataFrame) -> str:
     def f1(method: str) -> str:
         row = by_method.loc[method]
         if not np.isfinite(row["f1"]):
-            return "undefined (no infected or no predicted-infected held-out cell)"
+            return "undefined (held-out cells of one class)"
         if not (np.isfinite(row["f1_ci_low"]) and np.isfinite(row["f1_ci_high"])):
             return f"{row['f1']:.2f} [no CI: {_ci_missing(row, 'f1')}]"
         return f"{row['f1']:.2f} [{row['f1_ci_low']:.2f}, {row['f1_ci_high']:.2f}]"

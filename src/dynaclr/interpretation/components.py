@@ -13,13 +13,16 @@ from dynaclr.numerics.bootstrap import MIN_BOOTSTRAP_CLUSTERS, BootstrapInterval
 #: The config key of the number of principal components read against the features (logged where capped).
 N_COMPONENTS_KEY = "analysis.interpretation.n_components"
 
-#: Replicates of the bootstrap over tracks that gives each rho its interval.
+#: Replicates of the bootstrap over tracks that gives each rho its interval (the default of
+#: ``analysis.interpretation.n_bootstrap``).
 N_BOOTSTRAP = 1000
 
-#: Level of that interval (a level no config key sets, as the DTW error's).
+#: Level of that interval (the default of ``analysis.interpretation.confidence``).
 CONFIDENCE = 0.95
 
-#: Seed of the bootstrap's draws of tracks (the same table on every run).
+#: Seed of the bootstrap's draws of tracks (the same table on every run). Each set of features
+#: sharing their finite rows draws from its own generator of this seed, so that a feature's interval
+#: does not depend on which other features the table holds.
 BOOTSTRAP_SEED = 0
 
 #: Most ``replicates x observations x (components + 3)`` held at a time (8 bytes each).
@@ -190,8 +193,11 @@ def component_feature_correlation(
         explained: ``(K,)`` explained variance ratio of each component.
         features: ``(N, F)`` numeric features; NaN values (e.g. the shape of an empty mask) are
             left out pairwise. A constant feature gets rho NaN.
-        tracks: ``(N,)`` the track of each row (labels unique across FOVs, e.g. ``fov/track_id``).
-        n_bootstrap, confidence, seed: the bootstrap's replicates, its interval's level, its seed.
+        tracks: ``(N,)`` the track of each row (labels unique across FOVs, e.g. ``fov/track_id``);
+            the resamples draw tracks in the sorted order of the labels, so the same rows in another
+            order give the same table.
+        n_bootstrap, confidence, seed: the bootstrap's replicates (0: no interval), its interval's
+            level, its seed (a generator of it for each set of features sharing their finite rows).
 
     Returns:
         Columns ``pc`` (1-based), ``explained_variance_ratio``, ``feature``, ``rho``, ``rho_ci_low``,
@@ -208,7 +214,6 @@ def component_feature_correlation(
     scores = np.asarray(scores, dtype=np.float64)
     values = features.to_numpy(dtype=np.float64)
     n_components, names = scores.shape[1], list(features.columns)
-    rng = np.random.default_rng(seed)
     found: dict[tuple[int, int], dict] = {}
     finite = np.isfinite(values)
     # features sharing their finite rows (e.g. every shape feature of one channel) share resamples
@@ -227,6 +232,8 @@ def component_feature_correlation(
             plans = _rank_plans(sub_scores, sub_values)
             point = _weighted_rank_correlation(np.ones((1, len(rows))), plans, n_components)[0]
             if n_tracks >= MIN_BOOTSTRAP_CLUSTERS and n_bootstrap > 0:
+                # a generator per set: a feature's resamples do not depend on the other features
+                rng = np.random.default_rng(seed)
                 replicates = _track_bootstrap(plans, n_components, tracks[rows], n_bootstrap, rng)
         for j, f in enumerate(members):
             for k in range(n_components):

@@ -53,7 +53,8 @@ def plot_correlation_heatmap(correlation: pd.DataFrame, label: str = "") -> tupl
     if len(clear):
         strongest = clear.loc[clear["rho"].abs().idxmax()]
         summary = (
-            f" {len(clear)} of {len(correlation)} pairs have a {level} interval over tracks that excludes 0; "
+            f" {len(clear)} of {len(correlation)} pairs {'has' if len(clear) == 1 else 'have'} a {level} "
+            "interval over tracks that excludes 0; "
             f"the strongest is PC{int(strongest['pc'])} with {strongest['feature']} "
             f"(rho {strongest['rho']:.2f}, "
             f"{strongest['rho_ci_low']:.2f} to {strongest['rho_ci_high']:.2f})."

@@ -242,6 +242,13 @@ def interpret_embeddings_stage(
     )
 
 
+def track_numbers(cells: pd.DataFrame) -> np.ndarray:
+    """``(N,)`` the number of each cell's track, its ``(fov_name, track_id)`` (the bootstrap's
+    cluster), numbered in the sorted order of the tracks: the same cells in another row order get
+    the same numbers, so the same resamples and intervals."""
+    return cells.groupby(["fov_name", "track_id"], sort=True).ngroup().to_numpy()
+
+
 def interpret_scores(
     config: InterpretationConfig,
     inputs: InterpretInputs,
@@ -275,9 +282,14 @@ def interpret_scores(
             f"{channel}; choose one of them"
         )
     label = f"{model}, {dataset}"
-    # a track is its (fov_name, track_id): the bootstrap's cluster
-    tracks = cells.groupby(["fov_name", "track_id"], sort=False).ngroup().to_numpy()
-    correlation = component_feature_correlation(scores, explained, features, tracks)
+    correlation = component_feature_correlation(
+        scores,
+        explained,
+        features,
+        track_numbers(cells),
+        n_bootstrap=config.n_bootstrap,
+        confidence=config.confidence,
+    )
     correlation.insert(0, "dataset", dataset)
     correlation.insert(0, "model", model)
     correlation = correlation.loc[:, list(CORRELATION_COLUMNS)]
