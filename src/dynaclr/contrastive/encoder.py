@@ -537,18 +537,17 @@ class ContrastiveEncoder(nn.Module):
         recorded = recorded_mean_std(input_normalisation) if stem == "backbone" else None
         network_name = backbone
         tag_problem = pretrained_tag_problem(backbone)
-        if tag_problem is not None and recorded is None:
-            raise ValueError(f"backbone: {tag_problem}")
-        if (
-            tag_problem is not None
-        ):  # the checkpoint's record decides the input; the network is the architecture's
+        if tag_problem is not None:
+            if recorded is None:
+                raise ValueError(f"backbone: {tag_problem}")
+            # the checkpoint's record decides the input; the network is the architecture's
             network_name = split_model_name_tag(backbone)[0]
             logger.warning(
                 "backbone %r: the installed timm does not publish its tag; built as %r with the "
                 "normalisation its checkpoint recorded (%s)",
                 backbone,
                 network_name,
-                _mean_std_text(*recorded),  # type: ignore[misc]
+                _mean_std_text(*recorded),
             )
         self.backbone_name = backbone
         self.in_channels = in_channels

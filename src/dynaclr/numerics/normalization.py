@@ -43,8 +43,9 @@ chooses. When every frame is constant
 the fallback ``center`` is the constant (the mean of the frames' constants), so a flat channel
 (an empty well, a shutter that did not open, a saturated FOV) normalises to 0, whatever its level.
 
-An over-exposed frame (:func:`~dynaclr.numerics.saturation.over_exposed`: more than
-:data:`~dynaclr.numerics.saturation.MAX_SATURATED_SHARE` of its voxels at a camera's full scale, the
+An over-exposed frame (:func:`~dynaclr.numerics.saturation.full_scale_share`: more than
+:data:`~dynaclr.numerics.saturation.MAX_SATURATED_SHARE` of its voxels at a camera's full scale, not a
+binary mask, the
 frame phase reconstruction and virtual staining's prediction name ``saturated_frames``) whose share
 at full scale is more than :data:`~dynaclr.numerics.saturation.SATURATION_OUTLIER_FACTOR` times the
 median share of the FOV's frames with signal (an outlier: a flash,
@@ -312,7 +313,8 @@ def _pool_frames(
     tally: MissingTally,
 ) -> tuple[_PooledFrames, list[tuple[float, float] | None], list[int], list[int]]:
     """Read each frame once and pool the finite voxels of the non-constant, non-dropped ones, the
-    over-exposed ones (:func:`~dynaclr.numerics.saturation.over_exposed`) apart until every frame is
+    over-exposed ones (:func:`~dynaclr.numerics.saturation.full_scale_share` above
+    :data:`~dynaclr.numerics.saturation.MAX_SATURATED_SHARE`) apart until every frame is
     read: those whose share at full scale is an outlier among the frames with signal
     (:func:`~dynaclr.numerics.saturation.saturation_outliers`) stay out, the others are pooled.
 

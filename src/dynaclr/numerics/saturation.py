@@ -9,7 +9,8 @@ tracking maps (:func:`dynaclr.tracking.maps.saturated_voxels`) and the patches
 (:class:`dynaclr.patches.extract.SaturationCount`) find it with :func:`full_scale_plateau`, each
 deciding how many voxels make it saturation (the rules and their thresholds side by side:
 docs/reliability.md, "Saturation"). The normalisation statistics leave out the over-exposed frames
-(:func:`over_exposed`) whose share is an outlier among their FOV's frames (:func:`saturation_outliers`).
+(:func:`full_scale_share` above :data:`MAX_SATURATED_SHARE`) whose share is an outlier among
+their FOV's frames (:func:`saturation_outliers`).
 """
 
 from __future__ import annotations
@@ -71,13 +72,6 @@ def full_scale_share(values: NDArray) -> float:
     if plateau is None or two_valued(values, plateau[1]):
         return 0.0
     return int(np.count_nonzero(plateau[1])) / values.size if values.size else 0.0
-
-
-def over_exposed(values: NDArray) -> bool:
-    """Whether the frame ``values`` is over-exposed by the phase and prediction rule
-    (:func:`saturated_frame`: more than :data:`MAX_SATURATED_SHARE` of its voxels at a full scale) and
-    not a binary mask (:func:`two_valued`)."""
-    return full_scale_share(values) > MAX_SATURATED_SHARE
 
 
 #: How many times the median full-scale share of its FOV's frames with signal an over-exposed frame's
